@@ -1,0 +1,448 @@
+"""The ``riskmc`` command line (typer): ``riskmc run CONFIG``, ``riskmc version``.
+
+Conventions every command follows (the helpers below implement them, so that new commands
+-- compare, sweep, explain, plot, calibrate -- get them by using the helpers):
+
+* A user mistake (bad config, bad option value, unwritable output) ends with ONE line on
+  stderr, ``error: <what>: <problem>``, and exit code 2; never a traceback.  Commands raise
+  :class:`CliError` (or let a :class:`~riskmc.config.ConfigError` through);
+  :class:`RiskmcGroup` prints it.  typer's own usage errors (``--trials 0``, an unknown
+  option or command) are printed the same way.
+* Ctrl-C exits 130 with one line; result files are written atomically
+  (:mod:`riskmc.tables`), so an interrupted command leaves the previous results intact.
+* Results and summaries go to stdout; progress bars go to stderr, and only when stderr is a
+  terminal (:func:`trial_progress`).
+* Shared options are ``Annotated`` aliases (:data:`TrialsOption`, :data:`SetOption`, ...),
+  so every command spells and checks them the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from riskmc import __version__
+from riskmc.config import Config, ConfigError, load_config
+from riskmc.estimates import CONFIDENCE, Estimate
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult, run_scenario
+from riskmc.tables import table_paths, write_table
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "CliError",
+    "RiskmcGroup",
+    "TableFormat",
+    "app",
+    "format_number",
+    "load_scenario",
+    "output_base",
+    "save_table",
+    "trial_progress",
+]
+
+#: Exit code of every user mistake (as click/typer use for usage errors).
+EXIT_USAGE = 2
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+#: Where results go when ``--out`` is not given: ``results/<scenario name>.*``.
+DEFAULT_RESULTS_DIR = Path("results")
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+class CliError(Exception):
+    """A user-facing problem: printed as one ``error: <message>`` line, then exit."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def one_line(text: object) -> str:
+    """``text`` with its lines joined by spaces: every error is exactly one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def print_error(message: str) -> None:
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def config_error_message(err: ConfigError, path: str | os.PathLike[str] | None = None) -> str:
+    """``<path>: problem`` for a file that cannot be read, else ``config key 'k': problem``."""
+    if path is not None and err.key == os.fspath(path):
+        return f"{err.key}: {err.problem}"
+    return f"config key {err.key!r}: {err.problem}"
+
+
+def _usage_message(err: typer.TyperException) -> str:
+    """typer's message for a usage error, lower-cased like ours, with a pointer to --help."""
+    message = one_line(err.format_message())
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    ctx = getattr(err, "ctx", None)
+    command_path = getattr(ctx, "command_path", None)
+    if command_path:
+        message = f"{message} (see '{command_path} --help')"
+    return message
+
+
+class RiskmcGroup(TyperGroup):
+    """The app's command group: turns every expected failure into one ``error:`` line.
+
+    ``invoke`` handles what commands raise (CliError, ConfigError, KeyboardInterrupt);
+    ``main`` handles typer's own usage errors, which it would otherwise print as a
+    multi-line box.  Commands must return None (a returned int would be the exit code).
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as e:
+            print_error(e.message)
+            raise typer.Exit(e.exit_code) from None
+        except ConfigError as e:
+            print_error(config_error_message(e))
+            raise typer.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            print_error("interrupted (Ctrl-C); no partial result file was written")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except typer.TyperException as e:  # typer's usage errors: bad values, unknown options
+            if type(e).__name__ != "NoArgsIsHelpError":  # (that one has printed the help)
+                print_error(_usage_message(e))
+            code = int(getattr(e, "exit_code", EXIT_USAGE))
+        except typer.Abort:
+            print_error("aborted")
+            code = 1
+        else:
+            # Non-standalone typer returns the exit code of typer.Exit, or the command's
+            # return value (None for ours).
+            code = rv if isinstance(rv, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+class TableFormat(StrEnum):
+    """``--format``: which result files to write."""
+
+    csv = "csv"
+    parquet = "parquet"
+    both = "both"
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return ("csv", "parquet") if self is TableFormat.both else (self.value,)
+
+
+def _check_overrides(values: list[str] | None) -> list[str]:
+    """``--set`` values must look like KEY=VALUE (the config checks KEY and VALUE)."""
+    for item in values or []:
+        key, eq, _ = item.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set write.fail_prob=0.02)")
+    return list(values or [])
+
+
+ConfigArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="CONFIG", help="Scenario file (TOML, see MODEL.md section 7).", show_default=False
+    ),
+]
+TrialsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--trials",
+        min=1,
+        metavar="N",
+        help="Trials (region-windows) to simulate (default: the config's trials).",
+    ),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seed", min=0, metavar="S", help="Root seed of all random streams (default: the config's seed)."
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        callback=_check_overrides,
+        help="Override a config key, e.g. --set write.fail_prob=0.02 (VALUE is TOML); repeatable.",
+    ),
+]
+OutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
+        "given with a trailing /) gets <scenario name>.* inside. (default: results/<scenario name>)",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    TableFormat,
+    typer.Option("--format", case_sensitive=False, help="Result file format(s) to write."),
+]
+ChunkTrialsOption = Annotated[
+    int,
+    typer.Option("--chunk-trials", min=1, metavar="N", help="Trials per engine chunk (speed/memory only)."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")]
+
+
+# -- shared steps --------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
+    """The validated config, or a CliError naming the file or the key."""
+    try:
+        return load_config(path, overrides)
+    except ConfigError as e:
+        raise CliError(config_error_message(e, path)) from None
+
+
+def _safe_name(name: str) -> str:
+    """A scenario name usable as a file name (no path separators)."""
+    for sep in (os.sep, os.altsep or os.sep, "/"):
+        name = name.replace(sep, "_")
+    return name.strip() or "results"
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before a long run if ``path`` obviously cannot be written."""
+    try:
+        if path.is_dir():
+            raise CliError(f"{option} {path}: is a directory")
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if ancestor.exists() and not ancestor.is_dir():
+            raise CliError(f"{option} {path}: {ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise CliError(f"{option} {path}: no permission to write in {ancestor}")
+    except OSError as e:
+        raise CliError(f"{option} {path}: {e.strerror or e}") from None
+
+
+def output_base(
+    out: str | None, name: str, formats: Sequence[str], option: str = "--out"
+) -> tuple[Path, list[Path]]:
+    """The base path for :func:`riskmc.tables.write_table` and the files it will write.
+
+    ``out`` None: ``results/<name>``.  An existing directory, or ``out`` ending in a path
+    separator: ``<out>/<name>``.  The targets are checked for writability up front.
+    """
+    if out is not None and not out.strip():
+        raise CliError(f"{option} {out!r}: must name a file")
+    if out is None or out.endswith(("/", os.sep)) or Path(out).is_dir():
+        # Spelt <name>.csv so that only the ".csv" is replaced: a dotted scenario name
+        # ("baseline.v2") stays whole.
+        directory = DEFAULT_RESULTS_DIR if out is None else Path(out)
+        base = directory / f"{_safe_name(name)}.csv"
+    else:
+        base = Path(out)
+        if base.name in ("", ".", ".."):
+            raise CliError(f"{option} {out!r}: must name a file")
+    paths = table_paths(base, formats)
+    for p in paths:
+        _check_writable(p, option)
+    return base, paths
+
+
+def save_table(
+    rows: Sequence[Mapping[str, Any]], base: Path, formats: Sequence[str], option: str = "--out"
+) -> list[Path]:
+    """:func:`riskmc.tables.write_table`, with a file system failure as a CliError."""
+    try:
+        return write_table(rows, base, formats)
+    except OSError as e:
+        where = Path(e.filename) if isinstance(e.filename, str) and e.filename else base
+        if where.name.endswith(".tmp"):  # the temporary file: name its directory instead
+            where = where.parent
+        raise CliError(f"{option} {base}: cannot write {where}: {e.strerror or e}") from None
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def trial_progress(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback (trials done in a chunk) drawing a bar on stderr, or None.
+
+    The bar (trials done / total, elapsed, ETA) is shown only when stderr is a terminal;
+    in CI logs and pipes nothing is drawn.
+    """
+    if not _stderr_is_terminal():
+        yield None
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
+        task = progress.add_task(escape(description), total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+# -- summaries -----------------------------------------------------------------------------------
+
+
+def format_number(x: float, digits: int = 4) -> str:
+    """``digits`` significant digits; scientific notation for small (< 0.01) or huge values."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-2 or abs(x) >= 1e6:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"
+
+
+def format_estimate(e: Estimate) -> str:
+    ci = e.confidence_interval
+    level = f"{CONFIDENCE:.0%}"
+    return (
+        f"{format_number(e.estimate)}  [{level} CI {format_number(ci.low)}, "
+        f"{format_number(ci.high)}; {e.method}]"
+    )
+
+
+def print_summary(result: ScenarioResult, written: Sequence[Path]) -> None:
+    """A short plain-text summary of one run on stdout."""
+    lines: list[tuple[str, str]] = [
+        ("scenario", result.config.name),
+        ("trials", f"{result.trials:,}  (seed {result.seed})"),
+        ("events", f"{result.events:,}"),
+    ]
+    lines += [(name, format_estimate(e)) for name, e in result.estimates.items()]
+    rate = f"{result.trials / result.elapsed_s:,.0f} trials/s" if result.elapsed_s > 0 else "-"
+    lines.append(("elapsed", f"{result.elapsed_s:.2f} s  ({rate})"))
+    for i, path in enumerate(written):
+        lines.append(("wrote" if i == 0 else "", str(path)))
+    width = max(len(label) for label, _ in lines) + 2
+    for label, text in lines:
+        print(f"{label:<{width}}{text}")
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+app = typer.Typer(
+    name="riskmc",
+    cls=RiskmcGroup,
+    help="Monte Carlo risk estimates for race conditions in automated DNS management.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"riskmc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Monte Carlo risk estimates for race conditions in automated DNS management."""
+
+
+@app.command()
+def run(
+    config: ConfigArgument,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    out: OutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
+    quiet: QuietOption = False,
+) -> None:
+    """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary."""
+    cfg = load_scenario(config, overrides or [])
+    base, _ = output_base(out, cfg.name, fmt.formats)
+    n = cfg.trials if trials is None else trials
+    with trial_progress(n, cfg.name) as progress:
+        result = run_scenario(cfg, trials=n, seed=seed, chunk_trials=chunk_trials, progress=progress)
+    written = save_table([result.row()], base, fmt.formats)
+    if not quiet:
+        print_summary(result, written)
+
+
+@app.command()
+def version() -> None:
+    """Print the riskmc version."""
+    print(f"riskmc {__version__}")

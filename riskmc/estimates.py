@@ -1,0 +1,99 @@
+"""Estimates as small result objects, each with a 95% confidence interval and its method.
+
+In the style of ``scipy.stats`` results: ``est.estimate``, ``est.confidence_interval.low``
+/ ``.high`` and ``est.method``.  The intervals come from scipy where it has them:
+
+* proportions: Wilson score (default) or Clopper-Pearson ("exact"), via
+  ``scipy.stats.binomtest(...).proportion_ci`` -- both give a finite upper bound with 0 hits;
+* means of per-trial values: Student t on the sample mean (CLT);
+* event rates per unit exposure: the exact Poisson (Garwood) interval from chi-square
+  quantiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+
+#: Confidence level of every interval riskmc reports.
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimate: value, 95% CI, the method that gave the CI, and its standard error."""
+
+    estimate: float
+    confidence_interval: ConfidenceInterval
+    method: str
+    standard_error: float = float("nan")
+
+    @property
+    def rel_err(self) -> float:
+        """CI half-width divided by the estimate (inf when the estimate is 0)."""
+        half = (self.confidence_interval.high - self.confidence_interval.low) / 2.0
+        return half / self.estimate if self.estimate > 0 else float("inf")
+
+    def columns(self, name: str) -> dict[str, float | str]:
+        """``name``, ``name_lo``, ``name_hi``, ``name_method`` for a results row."""
+        return {
+            name: self.estimate,
+            f"{name}_lo": self.confidence_interval.low,
+            f"{name}_hi": self.confidence_interval.high,
+            f"{name}_method": self.method,
+        }
+
+
+_SCIPY_PROPORTION_METHOD = {"wilson": "wilson", "clopper-pearson": "exact"}
+
+
+def proportion(hits: int, trials: int, method: str = "wilson") -> Estimate:
+    """A binomial proportion with a Wilson or Clopper-Pearson interval."""
+    if trials <= 0:
+        nan = float("nan")
+        return Estimate(nan, ConfidenceInterval(nan, nan), method)
+    ci = scipy.stats.binomtest(int(hits), int(trials)).proportion_ci(
+        confidence_level=CONFIDENCE, method=_SCIPY_PROPORTION_METHOD[method]
+    )
+    p = hits / trials
+    return Estimate(
+        p, ConfidenceInterval(float(ci.low), float(ci.high)), method, float(np.sqrt(p * (1 - p) / trials))
+    )
+
+
+def mean(values: np.ndarray) -> Estimate:
+    """The mean of i.i.d. per-trial values with a Student-t interval."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        nan = float("nan")
+        return Estimate(nan, ConfidenceInterval(nan, nan), "t")
+    m = float(x.mean())
+    if n == 1:
+        return Estimate(m, ConfidenceInterval(float("-inf"), float("inf")), "t")
+    se = float(x.std(ddof=1) / np.sqrt(n))
+    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    return Estimate(m, ConfidenceInterval(m - q * se, m + q * se), "t", se)
+
+
+def poisson_rate(count: int, exposure: float) -> Estimate:
+    """Events per unit exposure with the exact (Garwood) Poisson interval."""
+    alpha = 1.0 - CONFIDENCE
+    low = 0.0 if count == 0 else float(scipy.stats.chi2.ppf(alpha / 2, 2 * count)) / 2
+    high = float(scipy.stats.chi2.ppf(1 - alpha / 2, 2 * count + 2)) / 2
+    rate = count / exposure
+    return Estimate(
+        rate,
+        ConfidenceInterval(low / exposure, high / exposure),
+        "poisson-exact",
+        float(np.sqrt(count)) / exposure,
+    )

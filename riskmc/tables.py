@@ -1,0 +1,198 @@
+"""Result tables: tidy rows to CSV and Parquet files, written atomically, and read back.
+
+A result file is either the previous complete version or the new complete version, never a
+half-written one: every file is first written to a hidden temporary file in the target's
+directory (``.<name>.<random>.tmp``), flushed and fsynced, and only then renamed onto the
+target with :func:`os.replace`.  If anything fails (including Ctrl-C), the temporary files
+are removed and the targets are left as they were.  When several formats are written, all
+temporary files are completed before the first rename, so a failure while writing leaves
+every format at its previous version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import polars as pl
+
+__all__ = ["FORMATS", "build_frame", "read_table", "table_paths", "write_table"]
+
+#: File formats write_table knows, with the suffix of each.
+FORMATS: dict[str, str] = {"csv": ".csv", "parquet": ".parquet"}
+
+_Writer = Callable[[pl.DataFrame, IO[bytes]], None]
+
+
+def _write_csv(df: pl.DataFrame, f: IO[bytes]) -> None:
+    df.write_csv(f)
+
+
+def _write_parquet(df: pl.DataFrame, f: IO[bytes]) -> None:
+    df.write_parquet(f)
+
+
+_WRITERS: dict[str, _Writer] = {"csv": _write_csv, "parquet": _write_parquet}
+
+
+# -- rows to a frame -------------------------------------------------------------------------------
+
+
+def _is_bool(v: object) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _column(name: str, values: list[Any]) -> pl.Series:
+    """One column with a predictable type.
+
+    All integers -> Int64; integers and floats -> Float64; all booleans -> Boolean; all
+    strings -> String; anything else mixed (e.g. a number in one row, a distribution's text
+    in another) -> String.  None is a null; a column of nulls only is String.
+    """
+    present = [v for v in values if v is not None]
+    if not present:
+        return pl.Series(name, values, dtype=pl.String)
+    if all(_is_bool(v) for v in present):
+        return pl.Series(name, [None if v is None else bool(v) for v in values], dtype=pl.Boolean)
+    if all(isinstance(v, numbers.Real) and not _is_bool(v) for v in present):
+        if all(isinstance(v, numbers.Integral) for v in present):
+            return pl.Series(name, [None if v is None else int(v) for v in values], dtype=pl.Int64)
+        return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+    if all(isinstance(v, str) for v in present):
+        return pl.Series(name, values, dtype=pl.String)
+    return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def build_frame(rows: Sequence[Mapping[str, Any]] | pl.DataFrame) -> pl.DataFrame:
+    """A DataFrame from tidy rows; columns in order of first appearance (see :func:`_column`).
+
+    A row that lacks a column gets a null there.  A DataFrame is returned unchanged.
+    """
+    if isinstance(rows, pl.DataFrame):
+        return rows
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pl.DataFrame([_column(name, [row.get(name) for row in rows]) for name in names])
+
+
+# -- atomic files ----------------------------------------------------------------------------------
+
+_umask: int | None = None
+
+
+def _new_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (0o666 minus the umask)."""
+    global _umask
+    if _umask is None:
+        _umask = os.umask(0o022)
+        os.umask(_umask)
+    return 0o666 & ~_umask
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _write_temp(df: pl.DataFrame, target: Path, writer: _Writer) -> Path:
+    """Write ``df`` to a complete, fsynced temporary file next to ``target``; its path."""
+    f = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    tmp = Path(f.name)
+    try:
+        with f:
+            writer(df, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except OSError:
+            mode = _new_file_mode()
+        os.chmod(tmp, mode)  # mkstemp makes 0o600; give the usual permissions
+    except BaseException:
+        _remove(tmp)
+        raise
+    return tmp
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames durable (best effort; not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _formats(formats: Sequence[str] | str) -> list[str]:
+    if isinstance(formats, str):
+        formats = [formats]
+    out: list[str] = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown table format {fmt!r} (known: {', '.join(FORMATS)})")
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise ValueError("no table format given")
+    return out
+
+
+def table_paths(out: str | os.PathLike[str], formats: Sequence[str] | str) -> list[Path]:
+    """The files :func:`write_table` writes for ``out``: its suffix replaced per format."""
+    base = Path(out)
+    return [base.with_suffix(FORMATS[fmt]) for fmt in _formats(formats)]
+
+
+def write_table(
+    rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
+    out: str | os.PathLike[str],
+    formats: Sequence[str] | str = ("csv", "parquet"),
+) -> list[Path]:
+    """Write rows as ``out.with_suffix(".csv")`` and/or ``.parquet``, atomically; the paths.
+
+    ``formats`` holds ``"csv"`` and/or ``"parquet"``.  Parent directories are created.
+    On any exception (also KeyboardInterrupt) no temporary file is left behind and the
+    previous target files are untouched (see the module docstring).
+    """
+    fmts = _formats(formats)
+    df = build_frame(rows)
+    targets = table_paths(out, fmts)
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+    try:
+        for fmt, target in zip(fmts, targets, strict=True):
+            temps.append(_write_temp(df, target, _WRITERS[fmt]))
+        for i, (tmp, target) in enumerate(zip(temps, targets, strict=True)):
+            os.replace(tmp, target)
+            temps[i] = target  # renamed: nothing left to clean up
+    except BaseException:
+        for tmp, target in zip(temps, targets, strict=False):
+            if tmp != target:
+                _remove(tmp)
+        raise
+    for directory in dict.fromkeys(t.parent for t in targets):
+        _fsync_dir(directory)
+    return targets
+
+
+def read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """A result table from a ``.csv`` or ``.parquet`` file (by suffix)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return pl.read_csv(p, glob=False)
+    if suffix == ".parquet":
+        return pl.read_parquet(p, glob=False)
+    raise ValueError(f"{p}: cannot tell the table format from the suffix (expected .csv or .parquet)")
