@@ -6,8 +6,11 @@ In the style of ``scipy.stats`` results: ``est.estimate``, ``est.confidence_inte
 * proportions: Wilson score (default) or Clopper-Pearson ("exact"), via
   ``scipy.stats.binomtest(...).proportion_ci`` -- both give a finite upper bound with 0 hits;
 * means of per-trial values: Student t on the sample mean (CLT);
-* event rates per unit exposure: the exact Poisson (Garwood) interval from chi-square
-  quantiles.
+* rates per unit exposure (runs per hour): the ratio estimator sum(counts)/sum(exposure),
+  with the union of a delta-method Student-t interval over trials (honest when counts are
+  clustered within trials) and the exact Poisson (Garwood) interval (honest when they are
+  sparse); with no count at all the Poisson interval alone, so that zero still has a finite
+  upper bound.
 """
 
 from __future__ import annotations
@@ -97,3 +100,28 @@ def poisson_rate(count: int, exposure: float) -> Estimate:
         "poisson-exact",
         float(np.sqrt(count)) / exposure,
     )
+
+
+def rate(counts: np.ndarray, exposure: np.ndarray) -> Estimate:
+    """Counts per unit exposure over i.i.d. trials (trial i: counts[i] over exposure[i]).
+
+    The ratio estimator sum(counts)/sum(exposure).  Its delta-method t interval accounts for
+    counts clustered within trials but is symmetric, so with few counts it dips below zero
+    and under-covers; the exact Poisson interval is right for sparse independent counts but
+    too narrow for clustered ones.  The reported interval is the union of the two (method
+    ``ratio-t|poisson-exact``), clipped at 0: conservative in both regimes.  With no count at
+    all it is the exact Poisson interval alone.
+    """
+    c = np.asarray(counts, dtype=float)
+    x = np.asarray(exposure, dtype=float)
+    total, n = float(c.sum()), c.size
+    exact = poisson_rate(round(total), float(x.sum()))
+    if total == 0 or n < 2:
+        return exact
+    r = exact.estimate
+    # delta method: Var(R) ~ Var(c - R x) / (n mean(x)^2)
+    se = float(np.std(c - r * x, ddof=1) / (np.sqrt(n) * x.mean()))
+    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    low = max(0.0, min(r - q * se, exact.confidence_interval.low))
+    high = max(r + q * se, exact.confidence_interval.high)
+    return Estimate(r, ConfidenceInterval(low, high), "ratio-t|poisson-exact", se)

@@ -93,12 +93,12 @@ def estimate(cells: CellResults, proportion_method: str = "wilson") -> dict[str,
     """The cell-level estimates of MODEL.md section 6 from per-trial outcomes."""
     n = cells.event.size
     events = int(cells.event.sum())
-    hours = float(cells.observed_s.sum()) / 3600.0
+    hours = cells.observed_s / 3600.0
     return {
         "p_cell_window": est.proportion(events, n, proportion_method),
         "mean_plan_age_s": est.mean(cells.mean_plan_age_s),
-        "runs_per_hour": est.poisson_rate(int(cells.runs_started.sum()), hours),
-        "abandoned_runs_per_hour": est.poisson_rate(int(cells.runs_abandoned.sum()), hours),
+        "runs_per_hour": est.rate(cells.runs_started, hours),
+        "abandoned_runs_per_hour": est.rate(cells.runs_abandoned, hours),
     }
 
 
