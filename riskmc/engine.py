@@ -89,6 +89,10 @@ class _Cells:
         self.gen_pub = np.zeros((n, kmax))
         self.applied = np.zeros((n, kmax), np.int64)  # writes of the run already applied
         self.f = np.full((n, kmax, emax), np.inf)  # completion times of the run's effective writes
+        self.start_t = np.zeros((n, kmax))
+        self.end_t = np.full((n, kmax), np.inf)  # last effective write, or the abandoning instant
+        self.n_eff = np.zeros((n, kmax), np.int64)  # writes of the run that take effect
+        self.conflict_t = np.full((n, kmax), np.inf)  # conditional_write: next write to check
         # per trial
         self.top_gen = np.zeros(n, np.int64)  # newest generation any started run writes
         self.top_first = np.zeros(n)  # earliest first-write completion of those runs
@@ -114,6 +118,22 @@ class _Cells:
         self.runs_abandoned = np.zeros(n, np.int64)
         self.done = np.arange(n) >= n_used
         self.next_t[self.done] = np.inf
+        # mitigations (MODEL.md section 5): the same set for every trial of a scenario
+        m = params.mitigations
+        self.recheck = "recheck" in m
+        self.conditional = "conditional_write" in m
+        self.skip_active = "cleanup_skip_active" in m
+        self.min_age = _values(m, "cleanup_min_age", "age")
+        self.deadline = _values(m, "deadline", "seconds")
+        self.lease = _values(m, "lease", "seconds")
+        self.holder = np.full(n, -1, np.int64)  # lease holder's enactor slot (-1: nobody)
+        self.holder_run = np.zeros(n, np.int64)  # ... and which of its runs holds it
+        # Rejected writes and spared generations depend on the exact endpoint state at each
+        # write or clean-up: those mitigations keep every trial's state explicit throughout.
+        self.always_explicit = self.conditional or self.skip_active
+        if self.always_explicit:
+            self.ordered[:] = False
+            self.applied[:] = emax
 
     # ---------------------------------------------------------------- endpoint state
     def _apply(
@@ -145,8 +165,11 @@ class _Cells:
             fr = self.f[r, k]
             due = fr <= tt[:, None]
             mask = due & (self.jj[None, :] >= self.applied[r, k][:, None])
-            self._apply(r, mask, fr, self.gen[r, k][:, None], self.gen_pub[r, k][:, None])
-            self.applied[r, k] = due.sum(axis=1)
+            gens = self.gen[r, k][:, None]
+            if self.conditional:
+                mask = self._reject(r, np.broadcast_to(k[:, None], mask.shape), mask, gens, fr)
+            self._apply(r, mask, fr, gens, self.gen_pub[r, k][:, None])
+            self.applied[r, k] = np.minimum(due.sum(axis=1), self.n_eff[r, k])
         many = count > 1
         if many.any():
             r, tt = rows[many], t[many]
@@ -160,8 +183,26 @@ class _Cells:
             pubs = np.take_along_axis(np.broadcast_to(self.gen_pub[r][:, :, None], cand.shape), order, axis=1)
             for rank in range(self.kmax):
                 mask = np.isfinite(times[:, rank])
+                if self.conditional:
+                    mask = self._reject(r, order[:, rank], mask, gens[:, rank], times[:, rank])
                 self._apply(r, mask, times[:, rank], gens[:, rank], pubs[:, rank])
-            self.applied[r] = due.sum(axis=2)
+            self.applied[r] = np.minimum(due.sum(axis=2), self.n_eff[r])
+
+    def _reject(
+        self, rows: np.ndarray, slot: np.ndarray, mask: np.ndarray, gens: np.ndarray, times: np.ndarray
+    ) -> np.ndarray:
+        """conditional_write: a write lands only if the endpoint's generation is <= its own;
+        a rejected write abandons its run at that instant.  Returns the writes that land.
+
+        Rejections happen only at the instants the engine scheduled as conflicts, so a
+        rejected write is the last of its run in this batch."""
+        rejected = mask & (gens < self.A[rows])
+        if rejected.any():
+            ri, e = np.nonzero(rejected)
+            s = slot[ri, e]
+            self._truncate(rows[ri], s, e, times[ri, e], at_write=True)
+            mask = mask & ~rejected
+        return mask
 
     def materialize(self, rows: np.ndarray) -> None:
         """Switch ordered trials to explicit per-endpoint state, exact from here on."""
@@ -174,11 +215,14 @@ class _Cells:
         self.A_since[rows] = self.front[rows]
         # in-flight writes are all later than the front; finished runs are fully applied
         self.applied[rows] = np.where(self.running[rows], 0, self.emax)
+        self.applied[rows] = np.minimum(self.applied[rows], self.n_eff[rows])
         self.ordered[rows] = False
 
     def reorder(self, rows: np.ndarray) -> None:
         """Trials whose enactors are all asleep and whose endpoints all hold one generation
         are ordered again: the front is where the integral has been accounted up to."""
+        if self.always_explicit:
+            return
         rows = rows[~self.ordered[rows] & ~self.running[rows].any(axis=1)]
         if rows.size == 0:
             return
@@ -238,8 +282,32 @@ class _Cells:
             # Nothing to do until generation g+1 is published: skip the idle wakes between.
             r, kk = rows[idle], k[idle]
             self.next_t[r, kk] = self._first_wake_after(t[idle], self.P[r, g[idle] + 1], self.poll[r])
+        if start.any() and self.lease is not None:
+            start &= self._take_lease(rows, k, t, start)
         if start.any():
             self.begin_run(rows[start], k[start], t[start], g[start])
+
+    def _take_lease(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """lease: a wake that passes the start check takes the lease if it is free (nobody,
+        or the holder's run has ended) or expired (now > last renewal + seconds); otherwise
+        it sleeps for poll.  Returns which wakes got it."""
+        assert self.lease is not None
+        r, tt = rows[want], t[want]
+        h = np.maximum(self.holder[r], 0)
+        held = (self.holder[r] >= 0) & self.running[r, h] & (self.run_n[r, h] - 1 == self.holder_run[r])
+        # renewals: at the run's start and at each later write begin (f_{j-1}, j < n_eff)
+        fr = self.f[r, h]
+        renewals = (fr <= tt[:, None]) & (self.jj[None, :] < self.n_eff[r, h][:, None] - 1)
+        count = renewals.sum(axis=1)
+        last = np.where(count > 0, fr[np.arange(r.size), np.maximum(count - 1, 0)], self.start_t[r, h])
+        free = ~held | (tt > last + self.lease[r])
+        got = np.zeros(rows.size, bool)
+        got[np.flatnonzero(want)[free]] = True
+        denied = np.flatnonzero(want)[~free]
+        self.next_t[rows[denied], k[denied]] = t[denied] + self.poll[rows[denied]]
+        self.holder[rows[got]] = k[got]
+        self.holder_run[rows[got]] = self.run_n[rows[got], k[got]]
+        return got
 
     @staticmethod
     def _first_wake_after(base: np.ndarray, publication: np.ndarray, poll: np.ndarray) -> np.ndarray:
@@ -280,28 +348,112 @@ class _Cells:
         f = np.cumsum(np.concatenate([t[:, None], durations], axis=1), axis=1)[:, 1:]
         n_writes = self.E[rows]
         f[self.jj[None, :] >= n_writes[:, None]] = np.inf
+        n_eff = self._own_abandonment(rows, t, f, n_writes)
+        abandoned = n_eff < n_writes
+        f[self.jj[None, :] >= n_eff[:, None]] = np.inf
         self._check_order(rows, k, g, f)
+        if abandoned.any():  # a partial run breaks the ordered shortcut
+            self.materialize(rows[abandoned])
+        ar = np.arange(rows.size)
         self.f[rows, k] = f
         self.running[rows, k] = True
         self.stale[rows, k] = False
-        self.cleans[rows, k] = True
+        self.cleans[rows, k] = ~abandoned
         self.applied[rows, k] = 0
+        self.conflict_t[rows, k] = np.inf
         self.gen[rows, k] = g
         self.gen_pub[rows, k] = self.P[rows, g]
+        self.start_t[rows, k] = t
+        self.n_eff[rows, k] = n_eff
+        self.end_t[rows, k] = f[ar, n_eff - 1]
+        self.next_t[rows, k] = self.end_t[rows, k]
         self.run_n[rows, k] += 1
         self.runs_started[rows] += 1
-        self.next_t[rows, k] = f[np.arange(rows.size), n_writes - 1]
         first = f[:, 0]
         newer = g > self.top_gen[rows]
         self.top_first[rows] = np.where(newer, first, np.minimum(self.top_first[rows], first))
         self.top_gen[rows] = np.maximum(self.top_gen[rows], g)
+        if self.recheck:
+            self._recheck_older(rows, k, g, first)
+        if self.conditional:
+            for k2 in range(self.kmax):
+                older = (k2 != k) & self.running[rows, k2] & (self.gen[rows, k2] < g)
+                if older.any():
+                    self._schedule_conflict(rows[older], np.full(int(older.sum()), k2))
         self._skip_idle_peers(rows, k, g, first)
 
+    def _own_abandonment(self, rows: np.ndarray, t: np.ndarray, f: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Writes a new run will make before a mitigation stops it by its own clock alone.
+
+        Write j >= 1 begins at f_{j-1}.  ``deadline``: no write begins more than `seconds`
+        after the run began.  ``lease``: the holder renews at every write's begin, so it
+        finds the lease expired (and abandons) at the first begin more than `seconds` after
+        the previous one."""
+        n_eff = n.copy()
+        begins = f[:, :-1]  # begin of writes 1..E-1
+        if self.deadline is not None:
+            late = begins - t[:, None] > self.deadline[rows][:, None]
+            n_eff = np.minimum(n_eff, _first(late) + 1)
+        if self.lease is not None:
+            previous = np.concatenate([t[:, None], f[:, :-1]], axis=1)[:, :-1]
+            expired = begins > previous + self.lease[rows][:, None]
+            n_eff = np.minimum(n_eff, _first(expired) + 1)
+        return n_eff
+
+    def _recheck_older(self, rows: np.ndarray, k: np.ndarray, g: np.ndarray, first: np.ndarray) -> None:
+        """recheck: once the new run's first write lands (H = g from then on), an older run
+        abandons at its next write begin (write completions precede decisions at an instant)."""
+        for k2 in range(self.kmax):
+            older = (k2 != k) & self.running[rows, k2] & (self.gen[rows, k2] < g)
+            if not older.any():
+                continue
+            r, f1 = rows[older], first[older]
+            begins = self.f[r, k2, :-1]  # write j begins at f_{j-1}; inf past the run's end
+            blocked = (begins >= f1[:, None]) & (self.jj[None, 1:] < self.n_eff[r, k2][:, None])
+            cut = _first(blocked) + 1
+            hit = cut < self.n_eff[r, k2]
+            if hit.any():
+                rr, cc = r[hit], cut[hit]
+                self._truncate(rr, np.full(rr.size, k2), cc, self.f[rr, k2, cc - 1], at_write=False)
+
+    def _truncate(
+        self, rows: np.ndarray, k: np.ndarray, n_eff: np.ndarray, end: np.ndarray, at_write: bool
+    ) -> None:
+        """A mitigation stops running runs: only writes < n_eff take effect, the run ends at
+        ``end`` (an abandoning write begin, or the rejected write's completion) without a
+        clean-up."""
+        self.materialize(rows)
+        keep = self.jj[None, :] < n_eff[:, None]
+        self.f[rows, k] = np.where(keep, self.f[rows, k], np.inf)
+        self.n_eff[rows, k] = n_eff
+        self.end_t[rows, k] = end
+        self.cleans[rows, k] = False
+        self.stale[rows, k] &= self.applied[rows, k] < n_eff  # a pending stale write may be gone
+        self.conflict_t[rows, k] = np.inf
+        self.next_t[rows, k] = np.minimum(self.next_t[rows, k], end) if not at_write else end
+
+    def _schedule_conflict(self, rows: np.ndarray, k: np.ndarray) -> None:
+        """conditional_write: the next write of these runs that a newer generation may reach
+        first (already on the endpoint, or due earlier from a newer run in flight)."""
+        fk = self.f[rows, k]
+        g = self.gen[rows, k]
+        ahead = (self.jj[None, :] >= self.applied[rows, k][:, None]) & np.isfinite(fk)
+        bad = ahead & (self.A[rows] > g[:, None])
+        for k2 in range(self.kmax):
+            newer = self.running[rows, k2] & (self.gen[rows, k2] > g)
+            if newer.any():
+                bad |= newer[:, None] & ahead & (self.f[rows, k2] < fk)
+        j = _first(bad)
+        when = np.where(j < self.emax, fk[np.arange(rows.size), np.minimum(j, self.emax - 1)], np.inf)
+        self.conflict_t[rows, k] = when
+        self.next_t[rows, k] = np.minimum(self.end_t[rows, k], when)
+
     def end_run(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> None:
-        """A run's last effective write completed at t: clean-up (if it finished), then sleep."""
+        """A run ends at t: after its last write with a clean-up, or abandoned; then it sleeps."""
+        self.runs_abandoned[rows[~self.cleans[rows, k]]] += 1
         ordered = self.ordered[rows]
         if ordered.any():
-            self._end_ordered(rows[ordered], k[ordered])
+            self._end_ordered(rows[ordered], k[ordered], t[ordered])
         if not ordered.all():
             self._end_explicit(rows[~ordered], k[~ordered], t[~ordered])
         live = ~self.done[rows]
@@ -315,7 +467,16 @@ class _Cells:
         self.next_t[r, kk] = np.where(idle, self._first_wake_after(tt, nxt_pub, self.poll[r]), wake)
         self.reorder(r[~ordered[live]])
 
-    def _end_ordered(self, rows: np.ndarray, k: np.ndarray) -> None:
+    def _threshold(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """A clean-up at t by a run of generation g deletes generations below this: g - G,
+        and with ``cleanup_min_age`` only those published more than `age` before t."""
+        below = self.gen[rows, k] - self.G[rows]
+        if self.min_age is not None:
+            old_enough = (self.P[rows] < (t - self.min_age[rows])[:, None]).sum(axis=1)  # P_0 = 0
+            below = np.minimum(below, old_enough)
+        return below
+
+    def _end_ordered(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> None:
         """Run end in an ordered trial: no endpoint can point to a deleted generation here
         (that needs an older write after a newer one), so only the front and the clean-up
         threshold move."""
@@ -338,40 +499,66 @@ class _Cells:
             self.last_pub[r] = self.gen_pub[r, kk]
         cleans = self.cleans[rows, k]
         r = rows[cleans]
-        self.del_below[r] = np.maximum(self.del_below[r], g[cleans] - self.G[r])
+        self.del_below[r] = np.maximum(self.del_below[r], self._threshold(r, k[cleans], t[cleans]))
 
     def _end_explicit(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> None:
         self.advance(rows, t)
         cleans = self.cleans[rows, k]
-        if cleans.any():
-            r, kk, tt = rows[cleans], k[cleans], t[cleans]
-            threshold = np.maximum(self.del_below[r], self.gen[r, kk] - self.G[r])
+        if not cleans.any():
+            return
+        r, kk, tt = rows[cleans], k[cleans], t[cleans]
+        below = self._threshold(r, kk, tt)
+        threshold = np.maximum(self.del_below[r], below)
+        if not self.skip_active:
+            # the clean-up deletes a generation some endpoint points to: the record empties
             stale = self.A[r] < threshold[:, None]
             hit = stale.any(axis=1)
             if hit.any():
                 self.empty_record(r[hit], tt[hit], stale[hit])
             ok = ~hit
-            r, kk, threshold = r[ok], kk[ok], threshold[ok]
-            self.del_below[r] = threshold
-            # another enactor still writing a now-deleted generation empties an endpoint
-            # at its next write: make that write its next occurrence
-            for k2 in range(self.kmax):
-                doomed = (k2 != kk) & self.running[r, k2] & ~self.stale[r, k2] & (self.gen[r, k2] < threshold)
-                rr = r[doomed]
-                nxt = self.applied[rr, k2]
-                pending = nxt < self.emax
-                rr, nxt = rr[pending], nxt[pending]
-                nxt_t = self.f[rr, k2, nxt]
-                pending = np.isfinite(nxt_t)
-                rr, nxt_t = rr[pending], nxt_t[pending]
-                self.stale[rr, k2] = True
-                self.next_t[rr, k2] = nxt_t
+            r, kk, below, threshold = r[ok], kk[ok], below[ok], threshold[ok]
+        self.del_below[r] = threshold
+        # Another enactor still writing a generation deleted now empties an endpoint at its
+        # next write: make that write its next occurrence.  cleanup_skip_active spares a
+        # generation some endpoint points to; a spared one can go at a later clean-up.
+        for k2 in range(self.kmax):
+            g2 = self.gen[r, k2]
+            doomed = (k2 != kk) & self.running[r, k2] & ~self.stale[r, k2]
+            if self.skip_active:
+                active = np.any((self.A[r] == g2[:, None]) & self.real[r], axis=1)
+                doomed &= (g2 < below) & ~active
+            else:
+                doomed &= g2 < threshold
+            rr = r[doomed]
+            nxt = self.applied[rr, k2]
+            pending = nxt < self.n_eff[rr, k2]
+            rr, nxt = rr[pending], nxt[pending]
+            self.stale[rr, k2] = True
+            self.next_t[rr, k2] = self.f[rr, k2, nxt]
 
-    def stale_write(self, rows: np.ndarray, t: np.ndarray) -> None:
-        """A write of a deleted generation completes at t: the record empties."""
+    def stale_write(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> None:
+        """A write of a deleted generation completes at t: the record empties -- unless
+        conditional_write rejects it (then the run has just been abandoned instead)."""
         self.advance(rows, t)
-        stale = self.A[rows] < self.del_below[rows][:, None]
-        self.empty_record(rows, t, stale)
+        if self.skip_active:  # only the generation just written can be deleted (others were active)
+            stale = (self.A[rows] == self.gen[rows, k][:, None]) & self.real[rows]
+        else:
+            stale = self.A[rows] < self.del_below[rows][:, None]
+        hit = stale.any(axis=1)
+        self.empty_record(rows[hit], t[hit], stale[hit])
+
+    def conflict(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray) -> None:
+        """conditional_write: a newer generation may have reached this run's next endpoint
+        first.  Apply everything up to t: the write lands or is rejected (ending the run)."""
+        self.advance(rows, t)
+        self.conflict_t[rows, k] = np.inf
+        landed = self.cleans[rows, k] | (self.end_t[rows, k] > t)  # not rejected
+        last = landed & (self.end_t[rows, k] == t)
+        if last.any():  # it was the run's last write: the run ends here
+            self.end_run(rows[last], k[last], t[last])
+        on = landed & ~last
+        if on.any():
+            self._schedule_conflict(rows[on], k[on])
 
     # ---------------------------------------------------------------- main loop
     def run(self) -> None:
@@ -388,10 +575,13 @@ class _Cells:
             rows, k, t = live[go], k[go], t[go]
             running = self.running[rows, k]
             stale = running & self.stale[rows, k]
-            ending = running & ~stale
+            conflict = running & ~stale & (t == self.conflict_t[rows, k])
+            ending = running & ~stale & ~conflict
             waking = ~running
             if stale.any():
-                self.stale_write(rows[stale], t[stale])
+                self.stale_write(rows[stale], k[stale], t[stale])
+            if conflict.any():
+                self.conflict(rows[conflict], k[conflict], t[conflict])
             if ending.any():
                 self.end_run(rows[ending], k[ending], t[ending])
             if waking.any():
@@ -434,11 +624,21 @@ class _Cells:
         )
 
 
+def _values(mitigations: dict, name: str, param: str) -> np.ndarray | None:
+    """A mitigation's per-trial parameter, or None when the mitigation is off."""
+    if name not in mitigations:
+        return None
+    return np.asarray(mitigations[name][param], dtype=float)
+
+
+def _first(mask: np.ndarray) -> np.ndarray:
+    """Index of the first True along the last axis (its length where there is none)."""
+    any_ = mask.any(axis=-1)
+    return np.where(any_, mask.argmax(axis=-1), mask.shape[-1])
+
+
 def simulate_cells(params: TrialParams, draws: ChunkDraws, n_used: int | None = None) -> CellResults:
     """Simulate the cell-windows of a chunk (rows ``n_used`` and beyond are skipped)."""
-    if params.mitigations:
-        unsupported = sorted(params.mitigations)
-        raise NotImplementedError(f"mitigations not yet in the vectorized engine: {', '.join(unsupported)}")
     cells = _Cells(params, draws, params.n if n_used is None else n_used)
     cells.run()
     return cells.results()
