@@ -1,4 +1,5 @@
-"""The ``riskmc`` command line (typer): ``riskmc run CONFIG``, ``riskmc version``.
+"""The ``riskmc`` command line (typer): ``riskmc run CONFIG``, ``riskmc compare CONFIG``,
+``riskmc version``.
 
 Conventions every command follows (the helpers below implement them, so that new commands
 -- compare, sweep, explain, plot, calibrate -- get them by using the helpers):
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -31,6 +33,7 @@ import typer
 from typer.core import TyperGroup
 
 from riskmc import __version__
+from riskmc import compare as cmp
 from riskmc.config import Config, ConfigError, load_config
 from riskmc.estimates import CONFIDENCE, Estimate
 from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult, run_scenario
@@ -372,6 +375,50 @@ def format_estimate(e: Estimate) -> str:
     )
 
 
+def _with_ci(row: Mapping[str, Any], name: str) -> str:
+    """``value [lo, hi]`` of an estimate's columns in a result row (the value alone for the
+    compare reference row)."""
+    value = format_number(float(row[name]))
+    if row.get(f"{name}_method") == cmp.REFERENCE_METHOD:
+        return f"{value} (reference)"
+    return f"{value} [{format_number(float(row[f'{name}_lo']))}, {format_number(float(row[f'{name}_hi']))}]"
+
+
+def print_compare_summary(
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    trials: int,
+    seed: int,
+    elapsed_s: float,
+    written: Sequence[Path],
+) -> None:
+    """A compact plain-text table of a comparison on stdout: one line per scenario."""
+    headers = ("scenario", "p_cell_window", "risk_ratio", "plan_age_change_s", "abandoned_runs_per_hour")
+    table = [
+        (
+            str(row["mitigation"]),
+            _with_ci(row, "p_cell_window"),
+            _with_ci(row, "risk_ratio"),
+            _with_ci(row, "plan_age_change_s"),
+            format_number(float(row["abandoned_runs_per_hour"])),
+        )
+        for row in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    level = f"{CONFIDENCE:.0%}"
+    print(f"compare {name}: {len(rows)} scenarios x {trials:,} trials (seed {seed}), the same trials in each")
+    print(
+        f"[{level} CI; risk_ratio and plan_age_change_s paired with the baseline: "
+        f"{cmp.RISK_RATIO_METHOD}, paired-t]"
+    )
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"elapsed  {elapsed_s:.2f} s")
+    for i, path in enumerate(written):
+        print(f"{'wrote' if i == 0 else '':<9}{path}")
+
+
 def print_summary(result: ScenarioResult, written: Sequence[Path]) -> None:
     """A short plain-text summary of one run on stdout."""
     lines: list[tuple[str, str]] = [
@@ -440,6 +487,84 @@ def run(
     written = save_table([result.row()], base, fmt.formats)
     if not quiet:
         print_summary(result, written)
+
+
+MitigationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mitigation",
+        metavar="NAME",
+        help="Scenario to compare with the baseline: a mitigation of MODEL.md section 5, or a "
+        "combination such as recheck+deadline; repeatable, or comma-separated. "
+        "(default: each mitigation alone)",
+        show_default=False,
+    ),
+]
+CompareOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
+        "given with a trailing /) gets <scenario name>_compare.* inside. "
+        "(default: results/<scenario name>_compare)",
+        show_default=False,
+    ),
+]
+
+
+def _mitigation_names(values: Sequence[str] | None) -> list[str] | None:
+    """``--mitigation`` values split at commas; None when not given (compare every one)."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",")]
+
+
+@app.command()
+def compare(
+    config: ConfigArgument,
+    mitigations: MitigationOption = None,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    out: CompareOutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
+    quiet: QuietOption = False,
+) -> None:
+    """Compare mitigations with the baseline on the same trials (common random numbers).
+
+    The baseline (every mitigation removed) and each scenario run on the same trials and seed.
+
+    One row per scenario: the estimates of 'riskmc run', plus paired with the baseline:
+
+    risk_ratio, plan_age_change_s and impact_reduction_min.
+
+    Parameters come from the config's mitigations.NAME tables (enabled or not), else defaults.
+    """
+    cfg = load_scenario(config, overrides or [])
+    names = _mitigation_names(mitigations)
+    try:
+        if names is not None:
+            cmp.parse_names(names)
+    except ConfigError as e:
+        raise CliError(f"--mitigation: {e.problem}") from None
+    scenario_list = cmp.scenarios(cfg, names)
+    base, _ = output_base(out, f"{cfg.name}_compare", fmt.formats)
+    n = cfg.trials if trials is None else trials
+    s = cfg.seed if seed is None else seed
+    start = time.perf_counter()
+    try:
+        with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
+            rows = cmp.compare_scenarios(scenario_list, n, s, progress, chunk_trials=chunk_trials)
+    except NotImplementedError as e:
+        raise CliError(
+            f"not yet supported by the vectorized engine: {e} (choose other scenarios with --mitigation)"
+        ) from None
+    elapsed = time.perf_counter() - start
+    written = save_table(rows, base, fmt.formats)
+    if not quiet:
+        print_compare_summary(cfg.name, rows, n, s, elapsed, written)
 
 
 @app.command()

@@ -69,7 +69,7 @@ class CellResults:
 class _Cells:
     """The state of every trial of a chunk; methods are the occurrence handlers."""
 
-    def __init__(self, params: TrialParams, draws: ChunkDraws, n_used: int) -> None:
+    def __init__(self, params: TrialParams, draws: ChunkDraws, active: np.ndarray) -> None:
         n = params.n
         self.params, self.draws = params, draws
         self.K, self.E = params.enactors, params.endpoints
@@ -116,7 +116,7 @@ class _Cells:
         self.t_end = self.T.copy()
         self.runs_started = np.zeros(n, np.int64)
         self.runs_abandoned = np.zeros(n, np.int64)
-        self.done = np.arange(n) >= n_used
+        self.done = ~active
         self.next_t[self.done] = np.inf
         # mitigations (MODEL.md section 5): the same set for every trial of a scenario
         m = params.mitigations
@@ -637,8 +637,14 @@ def _first(mask: np.ndarray) -> np.ndarray:
     return np.where(any_, mask.argmax(axis=-1), mask.shape[-1])
 
 
-def simulate_cells(params: TrialParams, draws: ChunkDraws, n_used: int | None = None) -> CellResults:
-    """Simulate the cell-windows of a chunk (rows ``n_used`` and beyond are skipped)."""
-    cells = _Cells(params, draws, params.n if n_used is None else n_used)
+def simulate_cells(
+    params: TrialParams, draws: ChunkDraws, n_used: int | None = None, active: np.ndarray | None = None
+) -> CellResults:
+    """Simulate the cell-windows of a chunk: rows ``n_used`` and beyond, and rows where
+    ``active`` is False, are skipped (their entries in the results mean nothing)."""
+    mask = np.ones(params.n, bool) if active is None else np.asarray(active, bool).copy()
+    if n_used is not None:
+        mask[n_used:] = False
+    cells = _Cells(params, draws, mask)
     cells.run()
     return cells.results()
