@@ -105,6 +105,7 @@ class _Cells:
         # endpoint points to the newest finished generation `last_gen` from `front` (its first
         # write there) on, and the per-endpoint arrays above are not kept up to date.
         self.real = self.jj[None, :] < self.E[:, None]
+        self.uneven = bool(np.any(self.E != emax))  # some trials have fewer endpoints than others
         self.ordered = np.ones(n, bool)
         self.last_gen = np.zeros(n, np.int64)
         self.last_pub = np.zeros(n)
@@ -345,9 +346,11 @@ class _Cells:
     def begin_run(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray, g: np.ndarray) -> None:
         _, durations = self.draws.runs(k, rows, self.run_n[rows, k])
         # f_j = f_{j-1} + D_j, summed left to right exactly as the reference does
-        f = np.cumsum(np.concatenate([t[:, None], durations], axis=1), axis=1)[:, 1:]
+        durations[:, 0] += t
+        f = np.cumsum(durations, axis=1, out=durations)
         n_writes = self.E[rows]
-        f[self.jj[None, :] >= n_writes[:, None]] = np.inf
+        if self.uneven:
+            f[self.jj[None, :] >= n_writes[:, None]] = np.inf
         n_eff = self._own_abandonment(rows, t, f, n_writes)
         abandoned = n_eff < n_writes
         f[self.jj[None, :] >= n_eff[:, None]] = np.inf
