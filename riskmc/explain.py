@@ -1,0 +1,174 @@
+"""Explain an estimate by showing one failure it counts, told the way the post-mortem tells it.
+
+:func:`find_event_trial` runs the vectorized engine block by block until a trial has an
+empty-record event; :func:`replay` re-runs that trial in the exact reference simulator with
+the very same random inputs (common random numbers) and its trace; :func:`narrate` turns
+the trace into a timeline.  Replaying the same trial under a mitigation shows how the
+same delays play out with the fix in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from riskmc.config import Config
+from riskmc.draws import BlockDraws, ChunkDraws, TrialRandomness
+from riskmc.engine import simulate_cells
+from riskmc.model import CellOutcome
+from riskmc.params import sample_block
+from riskmc.reference import simulate_cell
+from riskmc.streams import BLOCK_TRIALS
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One trial replayed by the reference simulator, with its trace."""
+
+    scenario: str
+    seed: int
+    trial: int
+    outcome: CellOutcome
+    records: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "trial": self.trial,
+            "event": o.event,
+            "event_time_s": o.event_time_s if o.event else None,
+            "affected": list(o.affected),
+            "mean_plan_age_s": o.mean_plan_age_s,
+            "runs_started": o.runs_started,
+            "runs_abandoned": o.runs_abandoned,
+            "timeline": self.records,
+        }
+
+
+def find_event_trial(config: Config, seed: int, max_trials: int = 200_000) -> int | None:
+    """The first trial (lowest index) with an empty-record event, or None within max_trials."""
+    for block in range(-(-max_trials // BLOCK_TRIALS)):
+        params = sample_block(config, seed, block)
+        cells = simulate_cells(params, ChunkDraws(seed, [block], [params]))
+        hits = np.flatnonzero(cells.event)
+        if hits.size:
+            return block * BLOCK_TRIALS + int(hits[0])
+    return None
+
+
+def replay(config: Config, seed: int, trial: int) -> Replay:
+    """Trial ``trial`` of ``config`` in the reference simulator, traced."""
+    block, row = divmod(trial, BLOCK_TRIALS)
+    params = sample_block(config, seed, block)
+    randomness = TrialRandomness(BlockDraws(seed, block, params), row, float(params.window_s[row]))
+    outcome, records = simulate_cell(params.cell(row), randomness, trace=True)
+    return Replay(config.name, seed, trial, outcome, records)
+
+
+def _culprit_runs(records: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """(enactor, run) of the runs whose writes left the affected endpoints on deleted plans:
+    the last writer of each affected endpoint before the event."""
+    event = next((r for r in records if r["kind"] == "event"), None)
+    if event is None:
+        return set()
+    affected = set(event.get("affected") or [])
+    current: dict[int, tuple[int, int]] = {}
+    last_writer: dict[int, tuple[int, int]] = {}
+    for r in records:
+        if r["kind"] == "run_start":
+            current[r["enactor"]] = (r["enactor"], r["run"])
+        elif r["kind"] == "write_done" and r["endpoint"] in affected:
+            last_writer[r["endpoint"]] = current[r["enactor"]]
+    return set(last_writer.values())
+
+
+def _window_start(records: list[dict[str, Any]], culprits: set[tuple[int, int]]) -> float:
+    starts = [r["t"] for r in records if r["kind"] == "run_start" and (r["enactor"], r["run"]) in culprits]
+    return min(starts) if starts else 0.0
+
+
+def narrate(rep: Replay, since: float | None = None) -> str:
+    """The timeline as text: from the start of the run whose plan ends up deleted (or
+    ``since``) to the event.  Writes of the other runs are summarised one line per run;
+    the culprit run's writes are shown one by one with how long each took."""
+    records = rep.records
+    culprits = _culprit_runs(records)
+    start = _window_start(records, culprits) if since is None else since
+    run_of: dict[int, tuple[int, int]] = {}
+    lines = [f"scenario {rep.scenario}, seed {rep.seed}, trial {rep.trial}"]
+    pending: dict[int, list[dict[str, Any]]] = {}  # summarised writes per enactor
+
+    def flush(k: int) -> None:
+        writes = pending.pop(k, [])
+        if writes:
+            first, last = writes[0], writes[-1]
+            lines.append(
+                f"{last['t']:12.3f}  Enactor {k} has written generation {first['gen']} to endpoints "
+                f"{first['endpoint']}..{last['endpoint']} (since {first['t']:.3f})"
+            )
+
+    for r in records:
+        kind, t = r["kind"], r["t"]
+        k: int = -1 if r.get("enactor") is None else int(r["enactor"])
+        if kind == "run_start":
+            run_of[k] = (k, r["run"])
+        if t < start or kind in ("publish", "wake", "check_fail", "write_begin"):
+            continue
+        culprit = run_of.get(k) in culprits
+        if kind == "write_done":
+            if culprit or r.get("deleted_gen"):
+                flush(k)
+                mark = "  <- a DELETED plan" if r.get("deleted_gen") else ""
+                lines.append(
+                    f"{t:12.3f}  Enactor {k} writes generation {r['gen']} to endpoint {r['endpoint']} "
+                    f"(it pointed to {r['replaced']}){mark}"
+                )
+            else:
+                pending.setdefault(k, []).append(r)
+            continue
+        if k >= 0:
+            flush(k)
+        if kind == "check_pass":
+            lines.append(
+                f"{t:12.3f}  Enactor {k} wakes: newest plan {r['gen']} > H = {r['H']}, "
+                "the start-time check passes"
+            )
+        elif kind == "run_start":
+            deg = "DEGRADED: its writes retry many times" if r.get("degraded") else "normal"
+            total = float(np.sum(r.get("durations") or [0.0]))
+            lines.append(
+                f"{t:12.3f}  Enactor {k} starts run {r['run']} with generation {r['gen']} ({deg}; "
+                f"its writes would take {total:.1f} s)"
+            )
+        elif kind == "cleanup":
+            deleted = r.get("deleted") or []
+            what = f"deletes generations {_span(deleted)}" if deleted else "deletes nothing"
+            lines.append(f"{t:12.3f}  Enactor {k} cleans up after generation {r['gen']}: {what}")
+        elif kind in ("abandon", "write_rejected", "lease_denied"):
+            detail = r.get("reason") or kind.replace("_", " ")
+            lines.append(f"{t:12.3f}  Enactor {k} {kind.replace('_', ' ')} (generation {r['gen']}; {detail})")
+        elif kind == "event":
+            affected = ", ".join(str(e) for e in r.get("affected", []))
+            lines.append(
+                f"{t:12.3f}  EMPTY RECORD: endpoint(s) {affected} point to deleted generation(s) "
+                f"{_span(r.get('affected_gens') or [])}; the cell is frozen until repaired"
+            )
+    for k in list(pending):
+        flush(k)
+    o = rep.outcome
+    if not o.event:
+        lines.append(
+            f"no empty record in this window; runs started {o.runs_started}, abandoned {o.runs_abandoned}"
+        )
+    return "\n".join(lines)
+
+
+def _span(gens: list[int]) -> str:
+    if not gens:
+        return "-"
+    gens = sorted(gens)
+    return str(gens[0]) if len(gens) == 1 else f"{gens[0]}..{gens[-1]}"
