@@ -19,6 +19,7 @@ Conventions every command follows (the helpers below implement them, so that new
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -34,6 +35,7 @@ from typer.core import TyperGroup
 
 from riskmc import __version__
 from riskmc import compare as cmp
+from riskmc import explain as ex
 from riskmc.config import Config, ConfigError, load_config
 from riskmc.estimates import CONFIDENCE, Estimate
 from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult, run_scenario
@@ -565,6 +567,58 @@ def compare(
     written = save_table(rows, base, fmt.formats)
     if not quiet:
         print_compare_summary(cfg.name, rows, n, s, elapsed, written)
+
+
+TrialOption = Annotated[
+    int | None,
+    typer.Option("--trial", min=0, metavar="I", help="Trial to show (default: the first with an event)."),
+]
+SearchOption = Annotated[
+    int,
+    typer.Option("--search-trials", min=1, metavar="N", help="Trials to search for an event."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the timeline as JSON for tools.")]
+
+
+@app.command()
+def explain(
+    config: ConfigArgument,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    trial: TrialOption = None,
+    mitigations: MitigationOption = None,
+    search: SearchOption = 200_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one empty-record event as a timeline, the way the post-mortem tells it.
+
+    Finds the first trial with an event (or takes --trial), replays it in the exact reference
+    simulator with the same random numbers, and prints which Enactor took which plan when,
+    the start-time checks, the slow writes, the other Enactor's run and clean-up, and the
+    endpoint that went empty.  With --mitigation NAME, the same trial (same delays) is
+    replayed under that mitigation too.
+    """
+    cfg = load_scenario(config, overrides or [])
+    s = cfg.seed if seed is None else seed
+    names = _mitigation_names(mitigations) or []
+    try:
+        alternatives = cmp.scenarios(cfg, names)[1:] if names else []
+    except ConfigError as e:
+        raise CliError(f"--mitigation: {e.problem}") from None
+    if trial is None:
+        trial = ex.find_event_trial(cfg, s, search)
+        if trial is None:
+            raise CliError(f"no empty-record event in the first {search:,} trials of {cfg.name}", exit_code=1)
+    main = ex.replay(cfg, s, trial)
+    replays = [(label, ex.replay(alt, s, trial)) for label, alt in alternatives]
+    if as_json:
+        doc = {**main.to_json(), "mitigations": {label: r.to_json() for label, r in replays}}
+        print(json.dumps(doc, indent=1))
+        return
+    print(ex.narrate(main))
+    for label, rep in replays:
+        print(f"\nthe same trial, the same delays, with {label}:")
+        print(ex.narrate(rep, like=main))
 
 
 @app.command()

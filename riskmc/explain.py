@@ -91,13 +91,16 @@ def _window_start(records: list[dict[str, Any]], culprits: set[tuple[int, int]])
     return min(starts) if starts else 0.0
 
 
-def narrate(rep: Replay, since: float | None = None) -> str:
-    """The timeline as text: from the start of the run whose plan ends up deleted (or
-    ``since``) to the event.  Writes of the other runs are summarised one line per run;
-    the culprit run's writes are shown one by one with how long each took."""
+def narrate(rep: Replay, like: Replay | None = None) -> str:
+    """The timeline as text: from the start of the run whose plan ends up deleted to the
+    event.  Writes of the other runs are summarised one line per run; the culprit run's
+    writes are shown one by one.  With ``like`` (the same trial without a mitigation), the
+    window and the runs followed closely are that replay's, and the text stops at its event
+    time: how the same delays played out with the fix."""
     records = rep.records
-    culprits = _culprit_runs(records)
-    start = _window_start(records, culprits) if since is None else since
+    culprits = _culprit_runs((like or rep).records)
+    start = _window_start((like or rep).records, culprits)
+    until = like.outcome.event_time_s if like is not None and like.outcome.event else np.inf
     run_of: dict[int, tuple[int, int]] = {}
     lines = [f"scenario {rep.scenario}, seed {rep.seed}, trial {rep.trial}"]
     pending: dict[int, list[dict[str, Any]]] = {}  # summarised writes per enactor
@@ -116,6 +119,8 @@ def narrate(rep: Replay, since: float | None = None) -> str:
         k: int = -1 if r.get("enactor") is None else int(r["enactor"])
         if kind == "run_start":
             run_of[k] = (k, r["run"])
+        if t > until:
+            break
         if t < start or kind in ("publish", "wake", "check_fail", "write_begin"):
             continue
         culprit = run_of.get(k) in culprits
@@ -161,8 +166,10 @@ def narrate(rep: Replay, since: float | None = None) -> str:
         flush(k)
     o = rep.outcome
     if not o.event:
+        by = f"by {until:.3f}" if np.isfinite(until) else "in this window"
         lines.append(
-            f"no empty record in this window; runs started {o.runs_started}, abandoned {o.runs_abandoned}"
+            f"no empty record {by}; over the whole window: runs started {o.runs_started}, "
+            f"abandoned {o.runs_abandoned}"
         )
     return "\n".join(lines)
 
