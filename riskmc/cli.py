@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from typer.core import TyperGroup
 
@@ -38,7 +39,8 @@ from riskmc import compare as cmp
 from riskmc import explain as ex
 from riskmc.config import Config, ConfigError, load_config
 from riskmc.estimates import CONFIDENCE, Estimate
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult, run_scenario
+from riskmc.region import events_frame, exceedance_frame, run_region_scenario
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult
 from riskmc.tables import table_paths, write_table
 
 __all__ = [
@@ -232,6 +234,26 @@ ChunkTrialsOption = Annotated[
     typer.Option("--chunk-trials", min=1, metavar="N", help="Trials per engine chunk (speed/memory only)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")]
+EventsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        metavar="PATH",
+        help="Also write one row per simulated event (trial, cell, time, affected endpoints, weight, "
+        "duration, impact) to PATH.csv/.parquet.",
+        show_default=False,
+    ),
+]
+ExceedanceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--exceedance",
+        metavar="PATH",
+        help="Also write the loss-exceedance table (threshold_min against P(annual impact > threshold), "
+        "with CIs) to PATH.csv/.parquet.",
+        show_default=False,
+    ),
+]
 
 
 # -- shared steps --------------------------------------------------------------------------------
@@ -294,9 +316,13 @@ def output_base(
 
 
 def save_table(
-    rows: Sequence[Mapping[str, Any]], base: Path, formats: Sequence[str], option: str = "--out"
+    rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
+    base: Path,
+    formats: Sequence[str],
+    option: str = "--out",
 ) -> list[Path]:
-    """:func:`riskmc.tables.write_table`, with a file system failure as a CliError."""
+    """:func:`riskmc.tables.write_table` (rows or a DataFrame), with a file system failure as a
+    CliError naming ``option``."""
     try:
         return write_table(rows, base, formats)
     except OSError as e:
@@ -478,17 +504,29 @@ def run(
     out: OutOption = None,
     fmt: FormatOption = TableFormat.both,
     chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
+    events: EventsOption = None,
+    exceedance: ExceedanceOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary."""
+    """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
+
+    A trial is a region-window: region.cells cells observed for window.hours.  The row has
+    the cell-level estimates (cell 0 of each region-window) and the region and year ones.
+    """
     cfg = load_scenario(config, overrides or [])
     base, _ = output_base(out, cfg.name, fmt.formats)
+    events_base = output_base(events, f"{cfg.name}_events", fmt.formats)[0] if events else None
+    exceed_base = output_base(exceedance, f"{cfg.name}_exceedance", fmt.formats)[0] if exceedance else None
     n = cfg.trials if trials is None else trials
     with trial_progress(n, cfg.name) as progress:
-        result = run_scenario(cfg, trials=n, seed=seed, chunk_trials=chunk_trials, progress=progress)
+        result = run_region_scenario(cfg, trials=n, seed=seed, chunk_trials=chunk_trials, progress=progress)
     written = save_table([result.row()], base, fmt.formats)
+    if events_base is not None:
+        written += save_table(events_frame(result.results), events_base, fmt.formats, "--events")
+    if exceed_base is not None:
+        written += save_table(exceedance_frame(result.results), exceed_base, fmt.formats, "--exceedance")
     if not quiet:
-        print_summary(result, written)
+        print_summary(result.scenario, written)
 
 
 MitigationOption = Annotated[

@@ -46,12 +46,12 @@ import scipy.stats
 
 from riskmc.config import MITIGATIONS, Config, ConfigError, parse_config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, ScenarioResult, run_scenario, simulate
+from riskmc.region import RegionResults, RegionRun, run_region_scenario, windows_per_year
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS, simulate
 
 __all__ = [
     "BASELINE",
     "DEFAULT_PARAMS",
-    "IMPACT_NA_METHOD",
     "REFERENCE_METHOD",
     "RISK_RATIO_METHOD",
     "compare",
@@ -76,7 +76,6 @@ REFERENCE_METHOD = "reference"
 RISK_RATIO_METHOD = "bonett-price-hybrid-wilson"
 
 #: ``_method`` of ``impact_reduction_min`` until the region/impact layer exists.
-IMPACT_NA_METHOD = "n/a: region layer not yet implemented"
 
 #: Parameters a mitigation gets when the config has no ``[mitigations.NAME]`` table (or the
 #: table lacks the parameter).  Plain defaults for the *default* configuration (MODEL.md
@@ -377,19 +376,21 @@ def _probe(label: str, config: Config, seed: int) -> None:
         raise NotImplementedError(f"scenario {label!r}: {e}") from e
 
 
-def _comparison_columns(base: ScenarioResult, other: ScenarioResult, reference: bool) -> dict[str, object]:
-    assert base.cells is not None and other.cells is not None
+def _comparison_columns(base: RegionRun, other_run: RegionRun, reference: bool) -> dict[str, object]:
+    base_cells, other = base.results.cells_layer0, other_run.results.cells_layer0
+    events = int(base_cells.event.sum())
     if reference:
         rr = (
             Estimate(1.0, ConfidenceInterval(1.0, 1.0), REFERENCE_METHOD, 0.0)
-            if base.events > 0
+            if events > 0
             else Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), REFERENCE_METHOD)
         )
         age = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
+        impact = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
     else:
-        rr = risk_ratio(base.cells.event, other.cells.event)
-        age = mean_difference(base.cells.mean_plan_age_s, other.cells.mean_plan_age_s)
-    impact = Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), IMPACT_NA_METHOD)
+        rr = risk_ratio(base_cells.event, other.event)
+        age = mean_difference(base_cells.mean_plan_age_s, other.mean_plan_age_s)
+        impact = impact_reduction(base.results, other_run.results)
     cols: dict[str, object] = {}
     cols.update(rr.columns("risk_ratio"))
     cols.update(age.columns("plan_age_change_s"))
@@ -397,8 +398,23 @@ def _comparison_columns(base: ScenarioResult, other: ScenarioResult, reference: 
     return cols
 
 
-def _row(label: str, result: ScenarioResult, comparison: Mapping[str, object]) -> dict[str, object]:
-    """``ScenarioResult.row()`` with ``mitigation`` after ``scenario`` and the comparison
+def impact_reduction(base: RegionResults, other: RegionResults) -> Estimate:
+    """Expected annual impact saved, region-traffic-minutes per region-year: the paired
+    mean of (baseline - other) impact per region-window (the same region-windows, common
+    random numbers) times the windows per region-year; paired t interval."""
+    diff = mean_difference(other.impact_min, base.impact_min)  # base - other, per window
+    n_w = windows_per_year(base)
+    ci = diff.confidence_interval
+    return Estimate(
+        diff.estimate * n_w,
+        ConfidenceInterval(ci.low * n_w, ci.high * n_w),
+        f"{diff.method} x windows per region-year",
+        diff.standard_error * n_w,
+    )
+
+
+def _row(label: str, result: RegionRun, comparison: Mapping[str, object]) -> dict[str, object]:
+    """``RegionRun.row()`` with ``mitigation`` after ``scenario`` and the comparison
     columns after the estimates (before ``rel_err``)."""
     row: dict[str, object] = {}
     placed = False
@@ -425,18 +441,20 @@ def compare_scenarios(
     """Simulate each ``(label, config)`` on trials [0, trials) of ``seed``; one row each.
 
     The first scenario is the reference of the pairing.  A row has every column of
-    :meth:`riskmc.scenario.ScenarioResult.row` (the estimates of a plain run), plus
+    :meth:`riskmc.region.RegionRun.row` (the estimates of ``riskmc run``), plus
     ``mitigation`` (the label) and, paired with the first scenario trial by trial:
 
     * ``risk_ratio`` (+ ``_lo``, ``_hi``, ``_method``): p / p_reference, see
       :func:`risk_ratio`;
     * ``plan_age_change_s``: mean change of ``mean_plan_age_s`` (this minus reference),
       :func:`mean_difference` (paired t);
-    * ``impact_reduction_min``: NaN, method ``n/a: region layer not yet implemented`` (the
-      impact layer of MODEL.md section 3 comes with the region estimates).
+    * ``impact_reduction_min``: expected annual impact saved (reference minus this), in
+      region-traffic-minutes per region-year, paired over region-windows, see
+      :func:`impact_reduction`.
 
-    The reference row itself gets ``risk_ratio`` 1.0 with the degenerate interval [1, 1]
-    and ``plan_age_change_s`` 0.0 with [0, 0], method ``reference``: exact by definition,
+    The reference row itself gets ``risk_ratio`` 1.0 with the degenerate interval [1, 1],
+    ``plan_age_change_s`` and ``impact_reduction_min`` 0.0 with [0, 0], method
+    ``reference``: exact by definition,
     not estimates (with 0 reference events the ratio is undefined: NaN, [NaN, NaN]).
 
     Scenarios with a mitigation are first probed with a one-trial run, so that an engine
@@ -450,16 +468,14 @@ def compare_scenarios(
         if cfg.mitigations:
             _probe(label, cfg, seed)
     rows: list[dict[str, object]] = []
-    base: ScenarioResult | None = None
+    base: RegionRun | None = None
     for i, (label, cfg) in enumerate(scenario_list):
-        result = run_scenario(
-            cfg, trials=trials, seed=seed, chunk_trials=chunk_trials, progress=progress, keep_cells=True
+        result = run_region_scenario(
+            cfg, trials=trials, seed=seed, chunk_trials=chunk_trials, progress=progress
         )
         if base is None:
-            base = result
+            base = result  # only the reference's per-trial outcomes are kept beyond its row
         rows.append(_row(label, result, _comparison_columns(base, result, reference=i == 0)))
-        if i > 0:
-            result.cells = None  # only the reference's per-trial outcomes are kept
     return rows
 
 

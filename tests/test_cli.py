@@ -252,7 +252,7 @@ def test_ctrl_c_exits_130_without_files(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_scenario", interrupted)
+    monkeypatch.setattr(cli, "run_region_scenario", interrupted)
     result = invoke(["run", config_file, "--out", tmp_path / "x"])
     assert_one_error_line(result, "interrupted", code=130)
     assert list(tmp_path.iterdir()) == []

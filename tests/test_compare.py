@@ -27,7 +27,6 @@ from riskmc.cli import app
 from riskmc.compare import (
     BASELINE,
     DEFAULT_PARAMS,
-    IMPACT_NA_METHOD,
     REFERENCE_METHOD,
     RISK_RATIO_METHOD,
     compare,
@@ -412,10 +411,11 @@ def test_compare_scenarios_rows(pair: Pair) -> None:
     assert row["risk_ratio_method"] == RISK_RATIO_METHOD
     age = mean_difference(a.mean_plan_age_s[:trials], b.mean_plan_age_s[:trials])
     assert row["plan_age_change_s"] == age.estimate and row["plan_age_change_s_method"] == "paired-t"
+    assert [ref[f"impact_reduction_min{s}"] for s in ("", "_lo", "_hi")] == [0.0, 0.0, 0.0]
+    lo, est, hi = (float(row[f"impact_reduction_min{s}"]) for s in ("_lo", "", "_hi"))  # type: ignore[arg-type]
+    assert lo <= est <= hi and math.isfinite(hi - lo)
+    assert est < 0 and row["impact_reduction_min_method"] == "paired-t x windows per region-year"
     for r in rows:
-        assert math.isnan(float(r["impact_reduction_min"]))  # type: ignore[arg-type]
-        assert math.isnan(float(r["impact_reduction_min_lo"]))  # type: ignore[arg-type]
-        assert r["impact_reduction_min_method"] == IMPACT_NA_METHOD
         assert r["trials"] == trials and r["seed"] == PAIR_SEED
     assert row["events"] == int(b.event[:trials].sum())
     assert row["p_cell_window"] == pytest.approx(b.event[:trials].mean())
@@ -648,6 +648,9 @@ def test_each_mitigation_alone(mitigation_rows: dict[str, dict[str, Any]], name:
         assert 0.0 < row["risk_ratio_hi"] < 1.0
     if name == "empty_guard":  # changes the repair time only: the same events on the same trials
         assert row["events"] == base["events"] and row["risk_ratio"] == 1.0
+        # ... and buys its benefit in impact: automated rollback (median 2 min vs 157 min)
+        assert row["impact_reduction_min_lo"] > 0
+        assert row["impact_per_year_min"] < base["impact_per_year_min"]
 
 
 @pytest.mark.skipif(

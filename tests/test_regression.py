@@ -1,5 +1,7 @@
 """Regression tests on estimates: the committed results under results/ must still hold.
 
+The committed files are ``riskmc run configs/<name>.toml`` outputs (see the README).
+
 Each committed scenario row is recomputed (same configuration and seed, fewer trials) and
 every checked estimate must lie within 4 combined standard errors of the committed one.
 A standard error is read back from the committed 95% interval (half-width / 1.96), so a
@@ -16,16 +18,24 @@ import numpy as np
 import pytest
 
 from riskmc.config import load_config
-from riskmc.scenario import run_scenario
+from riskmc.region import run_region_scenario
 from riskmc.tables import read_table
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("p_cell_window", "mean_plan_age_s", "runs_per_hour")
-#: (results file, configuration, trials for the recomputation)
+CHECKED = (
+    "p_cell_window",
+    "mean_plan_age_s",
+    "runs_per_hour",
+    "p_region_window",
+    "events_per_region_year",
+    "impact_per_year_min",
+)
+#: (results file, configuration, trials (region-windows) for the recomputation)
 CASES = [
-    ("results/baseline.csv", "configs/baseline.toml", 3000),
+    ("results/baseline.csv", "configs/baseline.toml", 300),
     ("results/stress.csv", "configs/stress.toml", 3000),
     ("results/stress_tail.csv", "configs/stress_tail.toml", 2000),
+    ("results/region.csv", "configs/region.toml", 800),
 ]
 
 
@@ -38,7 +48,7 @@ def test_committed_estimates_still_hold(results: str, config: str, trials: int) 
     committed = read_table(ROOT / results).to_dicts()[0]
     cfg = load_config(ROOT / config)
     assert committed["seed"] == cfg.seed and committed["scenario"] == cfg.name
-    now = run_scenario(cfg, trials=trials).row()
+    now = run_region_scenario(cfg, trials=trials).row()
     for name in CHECKED:
         diff = abs(float(now[name]) - float(committed[name]))
         combined = np.hypot(_se(now, name), _se(committed, name))
