@@ -234,6 +234,16 @@ ChunkTrialsOption = Annotated[
     typer.Option("--chunk-trials", min=1, metavar="N", help="Trials per engine chunk (speed/memory only)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")]
+RunMitigationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mitigation",
+        metavar="NAME",
+        help="Enable a mitigation of MODEL.md section 5 (parameters from the config's "
+        "mitigations.NAME table, else defaults); repeatable, comma-separated or a+b.",
+        show_default=False,
+    ),
+]
 EventsOption = Annotated[
     str | None,
     typer.Option(
@@ -506,6 +516,7 @@ def run(
     chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
     events: EventsOption = None,
     exceedance: ExceedanceOption = None,
+    mitigations: RunMitigationOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
@@ -514,6 +525,12 @@ def run(
     the cell-level estimates (cell 0 of each region-window) and the region and year ones.
     """
     cfg = load_scenario(config, overrides or [])
+    names = _mitigation_names(mitigations)
+    if names:
+        try:
+            cfg = cmp.with_mitigations(cfg, names)
+        except ConfigError as e:
+            raise CliError(f"--mitigation: {e.problem}") from None
     base, _ = output_base(out, cfg.name, fmt.formats)
     events_base = output_base(events, f"{cfg.name}_events", fmt.formats)[0] if events else None
     exceed_base = output_base(exceedance, f"{cfg.name}_exceedance", fmt.formats)[0] if exceedance else None

@@ -186,6 +186,23 @@ def _scenario_config(config: Config, label: str, mitigations: Sequence[str]) -> 
     return parse_config(raw, config.source)
 
 
+def with_mitigations(config: Config, names: Sequence[str]) -> Config:
+    """``config`` with the named mitigations (or ``a+b`` combinations) enabled as well, with
+    parameters as in :func:`scenarios`; named ``<name>+<labels>``."""
+    chosen = parse_names(names)
+    if not chosen:
+        return config
+    raw: dict[str, Any] = copy.deepcopy(config.raw)
+    table = raw.get("mitigations")
+    table = dict(table) if isinstance(table, Mapping) else {}
+    for _, ms in chosen:
+        for m in ms:
+            table[m] = {**_mitigation_params(config.raw, m), "enabled": True}
+    raw["mitigations"] = table
+    raw["name"] = "+".join([config.name, *(label for label, _ in chosen)])
+    return parse_config(raw, config.source)
+
+
 def scenarios(config: Config, names: Sequence[str] | None = None) -> list[tuple[str, Config]]:
     """``(label, config)`` of the baseline and each requested mitigation scenario.
 

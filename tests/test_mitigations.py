@@ -165,3 +165,32 @@ def test_conditional_write_never_points_to_a_deleted_plan(
     params = sample_block(config, seed, 0)
     cells = simulate_cells(params, ChunkDraws(seed, [0], [params]), n_used=300)
     assert not cells.event[:300].any()
+
+
+def test_run_with_mitigation_from_the_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from riskmc.cli import app
+    from riskmc.tables import read_table
+
+    config = tmp_path / "racy.toml"
+    config.write_text(
+        'name = "racy"\n[window]\nhours = 0.1\n[planner]\ninterval = {dist="expon", scale=3.0}\n'
+        "[enactors]\npoll_interval = 2.0\n[endpoints]\ncount = 5\n[degraded]\nprob = 0.1\n"
+        "fail_prob = 0.8\n[cleanup]\nkeep_generations = 3\n[mitigations.deadline]\nenabled = false\n"
+        "seconds = 3\n"
+    )
+    runner = CliRunner()
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app,
+        ["run", str(config), "--trials", "300", "--mitigation", "deadline,recheck", "--out", str(out), "-q"],
+    )
+    assert result.exit_code == 0, result.output
+    row = read_table(out.with_suffix(".parquet")).to_dicts()[0]
+    assert row["scenario"] == "racy+deadline+recheck"
+    assert sorted(row["mitigations"].split(",")) == ["deadline", "recheck"]
+    assert row["mitigations.deadline.seconds"] == 3.0  # the config's parameter, though not enabled there
+    assert row["abandoned_runs_per_hour"] > 0
+    bad = runner.invoke(app, ["run", str(config), "--mitigation", "nope"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --mitigation")
