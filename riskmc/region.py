@@ -91,9 +91,9 @@ from riskmc.distributions import ResolvedDist
 from riskmc.draws import ChunkDraws, draw
 from riskmc.engine import CellResults, simulate_cells
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
-from riskmc.params import TrialParams, concat, sample_block
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, HOURS_PER_YEAR, ScenarioResult, estimate
-from riskmc.streams import BLOCK_TRIALS, Purpose, blocks_for, stream
+from riskmc.params import TrialParams, concat
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS, HOURS_PER_YEAR, ScenarioResult, chunks, estimate
+from riskmc.streams import BLOCK_TRIALS, Purpose, stream
 
 __all__ = [
     "BCA_MAX_WINDOWS",
@@ -279,18 +279,13 @@ def simulate_region(
     """
     if trials < 1:
         raise ValueError("trials must be >= 1")
-    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
-    blocks = list(blocks_for(trials))
     cells_p, window_p, shock_p, events_p, impact_p = [], [], [], [], []
     layer0: list[CellResults] = []
     ev: dict[str, list[np.ndarray]] = {k: [] for k in ("trial", "cell", "time", "aff", "w", "dur", "imp")}
     repair_sum = 0.0
-    for i in range(0, len(blocks), per_chunk):
-        chunk = blocks[i : i + per_chunk]
-        block_params = [sample_block(config, seed, b) for b in chunk]
+    for part in chunks(config, trials, seed, chunk_trials):
+        chunk, block_params, used, first = part.blocks, part.block_params, part.used, part.first_trial
         params = concat(block_params)
-        first = chunk[0] * BLOCK_TRIALS
-        used = min(trials - first, len(chunk) * BLOCK_TRIALS)
         in_use = np.arange(params.n) < used
         n_events = np.zeros(used, np.int64)
         impact = np.zeros(used)

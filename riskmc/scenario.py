@@ -10,7 +10,7 @@ memory, never the numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,15 +20,39 @@ from riskmc import estimates as est
 from riskmc.config import Config
 from riskmc.draws import ChunkDraws
 from riskmc.engine import CellResults, simulate_cells
-from riskmc.params import concat, sample_block
+from riskmc.params import TrialParams, concat, sample_block
 from riskmc.streams import BLOCK_TRIALS, blocks_for
 
 #: Default trials per engine chunk (whole blocks): large enough to amortise numpy's per-call
 #: overhead, small enough to stay in cache-friendly sizes (see the README's benchmark).
 DEFAULT_CHUNK_TRIALS = 4 * BLOCK_TRIALS
 
-#: Seconds in a year of 8766 hours (MODEL.md section 3).
+#: Hours in a region-year (MODEL.md section 3).
 HOURS_PER_YEAR = 8766.0
+
+
+@dataclass
+class Chunk:
+    """Consecutive whole blocks simulated together: their parameters and the trials used."""
+
+    blocks: list[int]
+    block_params: list[TrialParams]
+    used: int  # trials of the chunk inside [0, trials): a prefix of its rows
+
+    @property
+    def first_trial(self) -> int:
+        return self.blocks[0] * BLOCK_TRIALS
+
+
+def chunks(config: Config, trials: int, seed: int, chunk_trials: int) -> Iterator[Chunk]:
+    """Trials [0, trials) as chunks of whole blocks (``chunk_trials`` rounded up to blocks):
+    the chunk size changes speed and memory, never the random numbers of a trial."""
+    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
+    blocks = list(blocks_for(trials))
+    for i in range(0, len(blocks), per_chunk):
+        chunk = blocks[i : i + per_chunk]
+        used = min(trials - chunk[0] * BLOCK_TRIALS, len(chunk) * BLOCK_TRIALS)
+        yield Chunk(chunk, [sample_block(config, seed, b) for b in chunk], used)
 
 
 def simulate(
@@ -40,17 +64,13 @@ def simulate(
     progress: Callable[[int], None] | None = None,
 ) -> CellResults:
     """Per-trial outcomes of trials [0, trials): bit-identical for any ``chunk_trials``."""
-    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
-    blocks = list(blocks_for(trials))
     parts: list[CellResults] = []
-    for i in range(0, len(blocks), per_chunk):
-        chunk = blocks[i : i + per_chunk]
-        params = [sample_block(config, seed, b) for b in chunk]
-        used = min(trials - chunk[0] * BLOCK_TRIALS, len(chunk) * BLOCK_TRIALS)
-        result = simulate_cells(concat(params), ChunkDraws(seed, chunk, params), used)
-        parts.append(result.take(slice(0, used)))
+    for chunk in chunks(config, trials, seed, chunk_trials):
+        draws = ChunkDraws(seed, chunk.blocks, chunk.block_params)
+        result = simulate_cells(concat(chunk.block_params), draws, chunk.used)
+        parts.append(result.take(slice(0, chunk.used)))
         if progress is not None:
-            progress(used)
+            progress(chunk.used)
     return CellResults.concat(parts)
 
 
