@@ -896,8 +896,7 @@ def run_region_scenario(
     proportion_method: str = "wilson",
 ) -> RegionRun:
     """Simulate a scenario's region-windows (trials and seed default to the config's) and
-    estimate everything: the drop-in replacement of :func:`riskmc.scenario.run_scenario`
-    once the region layer is wired in.  Then ``exceedance_table(run.results)`` reuses the
+    estimate everything (what ``riskmc run`` does).  Then ``exceedance_table(run.results)`` reuses the
     bootstrap of the estimates."""
     trials = config.trials if trials is None else trials
     seed = config.seed if seed is None else seed

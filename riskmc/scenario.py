@@ -2,18 +2,16 @@
 
 :func:`simulate` runs trials [0, n) of a configuration through the vectorized engine and
 returns the per-trial outcomes; :func:`estimate` turns outcomes into the named estimates of
-MODEL.md section 6; :func:`run_scenario` does both and times it.  The trials of a chunk are
-whole blocks (:data:`riskmc.streams.BLOCK_TRIALS`), so the chunk size changes speed and
-memory, never the numbers.
+MODEL.md section 6 (``riskmc.region.run_region_scenario`` adds the region and year ones and
+runs a whole scenario).  The trials of a chunk are whole blocks
+(:data:`riskmc.streams.BLOCK_TRIALS`), so the chunk size changes speed and memory, never
+the numbers.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from riskmc import __version__
 from riskmc import estimates as est
@@ -120,31 +118,3 @@ def estimate(cells: CellResults, proportion_method: str = "wilson") -> dict[str,
         "runs_per_hour": est.rate(cells.runs_started, hours),
         "abandoned_runs_per_hour": est.rate(cells.runs_abandoned, hours),
     }
-
-
-def run_scenario(
-    config: Config,
-    *,
-    trials: int | None = None,
-    seed: int | None = None,
-    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
-    progress: Callable[[int], None] | None = None,
-    keep_cells: bool = False,
-    proportion_method: str = "wilson",
-) -> ScenarioResult:
-    """Simulate a scenario and estimate it (trials and seed default to the config's)."""
-    trials = config.trials if trials is None else trials
-    seed = config.seed if seed is None else seed
-    start = time.perf_counter()
-    cells = simulate(config, trials, seed, chunk_trials=chunk_trials, progress=progress)
-    estimates = estimate(cells, proportion_method)
-    elapsed = time.perf_counter() - start
-    return ScenarioResult(
-        config=config,
-        trials=trials,
-        seed=seed,
-        events=int(np.sum(cells.event)),
-        estimates=estimates,
-        elapsed_s=elapsed,
-        cells=cells if keep_cells else None,
-    )
