@@ -33,7 +33,6 @@ import difflib
 import importlib
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from riskmc.tables import _fsync_dir, _new_file_mode, _remove
+from riskmc.tables import write_atomically
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -782,25 +781,5 @@ def sweep_figure(
 
 
 def save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically (a temporary file in the same directory,
-    fsynced, then renamed onto ``path``); parent directories are created.  The path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    f = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    tmp = Path(f.name)
-    try:
-        with f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = target.stat().st_mode & 0o7777
-        except OSError:
-            mode = _new_file_mode()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
-    _fsync_dir(target.parent)
-    return target
+    """Write ``fig`` as a PNG at ``path`` atomically (see :func:`riskmc.tables.write_atomically`)."""
+    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))

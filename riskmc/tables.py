@@ -12,6 +12,7 @@ every format at its previous version.
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 import os
 import tempfile
@@ -101,13 +102,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _write_temp(df: pl.DataFrame, target: Path, writer: _Writer) -> Path:
-    """Write ``df`` to a complete, fsynced temporary file next to ``target``; its path."""
+def _write_temp(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a complete, fsynced temporary file next to ``target`` through ``write``; its path."""
     f = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
     tmp = Path(f.name)
     try:
         with f:
-            writer(df, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         try:
@@ -119,6 +120,22 @@ def _write_temp(df: pl.DataFrame, target: Path, writer: _Writer) -> Path:
         _remove(tmp)
         raise
     return tmp
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Write one file through ``write`` atomically: a temporary file in the same directory,
+    fsynced, then renamed onto ``path`` (parents created).  A failure, Ctrl-C included,
+    leaves the previous file untouched and no temporary file.  The path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(target, write)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+    _fsync_dir(target.parent)
+    return target
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -173,7 +190,7 @@ def write_table(
     temps: list[Path] = []
     try:
         for fmt, target in zip(fmts, targets, strict=True):
-            temps.append(_write_temp(df, target, _WRITERS[fmt]))
+            temps.append(_write_temp(target, functools.partial(_WRITERS[fmt], df)))
         for i, (tmp, target) in enumerate(zip(temps, targets, strict=True)):
             os.replace(tmp, target)
             temps[i] = target  # renamed: nothing left to clean up
