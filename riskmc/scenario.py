@@ -11,7 +11,7 @@ the numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from riskmc import __version__
 from riskmc import estimates as est
@@ -83,7 +83,6 @@ class ScenarioResult:
     estimates: dict[str, est.Estimate]
     elapsed_s: float
     estimator: str = "naive"
-    cells: CellResults | None = field(default=None, repr=False)
 
     def row(self) -> dict[str, object]:
         """One tidy results row: identification, every estimate with its CI, parameters."""
