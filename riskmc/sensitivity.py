@@ -1,0 +1,344 @@
+"""Global (variance-based) sensitivity analysis: Sobol' indices with bootstrap intervals.
+
+:func:`sobol_indices` estimates, for each output of a vectorized function on a box of
+inputs, the first-order index S_i = V[E(Y | x_i)] / V[Y] (the share of the output variance
+that input i explains alone) and the total index ST_i = E[V(Y | x_~i)] / V[Y] (its share
+including every interaction), each with a bootstrap 95% confidence interval.  Inputs are
+independent and uniform on [lo, hi], or log-uniform (uniform in log10) for ``log`` ranges.
+
+Method: :func:`scipy.stats.sobol_indices` (scrambled Sobol' matrices A and B and the d
+"radial" matrices AB_i, so ``n * (d + 2)`` evaluations; first-order estimator of Saltelli et
+al. 2010, total estimator of Jansen 1999), then a BCa bootstrap over the n rows of (A, B,
+AB) by :func:`scipy.stats.bootstrap`.  Both the design and the bootstrap are seeded from a
+:class:`numpy.random.SeedSequence` of ``seed``, never from global state (scipy's own
+``SobolResult.bootstrap`` is not seedable, so it is not used).
+
+:func:`riskmc_model` turns a riskmc scenario into such a function: a point is a set of
+``KEY=VALUE`` overrides, evaluated by a full :func:`riskmc.region.run_region_scenario` with
+the same seed at every point (common random numbers, so that differences between points are
+due to the inputs rather than to Monte Carlo noise).  :func:`sensitivity_rows` lays a result
+out as one tidy row per (output, input).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from riskmc.config import KEYS, Config
+from riskmc.region import run_region_scenario
+
+__all__ = [
+    "DEFAULT_OUTPUTS",
+    "METHOD",
+    "SobolResult",
+    "log10_p",
+    "riskmc_model",
+    "sensitivity_rows",
+    "sobol_indices",
+]
+
+#: How the indices and their intervals are computed (the ``method`` column).
+METHOD = (
+    "saltelli-2010 (first order) / jansen (total order) via scipy.stats.sobol_indices, "
+    "BCa bootstrap CI over the n base rows"
+)
+
+#: Outputs of :func:`riskmc_model` unless told otherwise.
+DEFAULT_OUTPUTS = ("log10_p_cell_window", "impact_per_year_min")
+
+#: A range: (lo, hi, log).  ``log`` True draws log10(x) uniformly on [log10 lo, log10 hi].
+Range = tuple[float, float, bool]
+
+
+@dataclass(frozen=True)
+class SobolResult:
+    """Sobol' indices of every output (rows) with respect to every input (columns).
+
+    Each array has shape (n_outputs, n_inputs).  ``*_lo`` / ``*_hi`` bound the
+    ``confidence_level`` bootstrap interval.  ``n_evaluations`` = n * (d + 2).
+    """
+
+    inputs: tuple[str, ...]
+    first_order: np.ndarray
+    first_order_lo: np.ndarray
+    first_order_hi: np.ndarray
+    total_order: np.ndarray
+    total_order_lo: np.ndarray
+    total_order_hi: np.ndarray
+    n: int
+    n_evaluations: int
+    seed: int
+    confidence_level: float
+    n_resamples: int
+    method: str = METHOD
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.first_order.shape[0])
+
+    def per_input(self, output: int = 0) -> dict[str, dict[str, float | str]]:
+        """Input name -> {first_order, first_order_lo/hi, total_order, total_order_lo/hi,
+        method} for output number ``output``."""
+        out: dict[str, dict[str, float | str]] = {}
+        for j, name in enumerate(self.inputs):
+            out[name] = {
+                "first_order": float(self.first_order[output, j]),
+                "first_order_lo": float(self.first_order_lo[output, j]),
+                "first_order_hi": float(self.first_order_hi[output, j]),
+                "total_order": float(self.total_order[output, j]),
+                "total_order_lo": float(self.total_order_lo[output, j]),
+                "total_order_hi": float(self.total_order_hi[output, j]),
+                "method": self.method,
+            }
+        return out
+
+
+def _dist(name: str, spec: Range) -> Any:
+    lo, hi, log = float(spec[0]), float(spec[1]), bool(spec[2])
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"range of {name!r} must be finite with hi > lo, got [{lo}, {hi}]")
+    if log:
+        if lo <= 0:
+            raise ValueError(f"log range of {name!r} needs lo > 0, got {lo}")
+        return scipy.stats.loguniform(lo, hi)
+    return scipy.stats.uniform(loc=lo, scale=hi - lo)
+
+
+def _rng_kw(fn: Callable[..., Any], rng: np.random.Generator) -> dict[str, Any]:
+    """``rng=`` on scipy >= 1.15, ``random_state=`` before."""
+    params = inspect.signature(fn).parameters
+    return {"rng": rng} if "rng" in params else {"random_state": rng}
+
+
+def _saltelli_jansen(f_A: np.ndarray, f_B: np.ndarray, f_AB: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First order (Saltelli et al. 2010, Table 2 b) and total order (Jansen 1999, Table 2 f):
+    the estimators of scipy's ``method="saltelli_2010"``.  f_A, f_B: (s, n); f_AB: (d, s, n);
+    returns two (s, d) arrays."""
+    var = np.var(np.stack([f_A, f_B]), axis=(0, -1))
+    s = np.mean(f_B * (f_AB - f_A), axis=-1) / var
+    st = 0.5 * np.mean((f_A - f_AB) ** 2, axis=-1) / var
+    return s.T, st.T
+
+
+def sobol_indices(
+    func: Callable[[np.ndarray], np.ndarray],
+    ranges: Mapping[str, Range],
+    n: int,
+    seed: int,
+    n_resamples: int = 999,
+    confidence_level: float = 0.95,
+) -> SobolResult:
+    """First-order and total Sobol' indices of ``func`` on the box ``ranges``.
+
+    ``func(X)`` takes X of shape (n_points, d), columns in the order of ``ranges``, and
+    returns shape (n_points,) (one output) or (n_points, n_outputs); values must be finite.
+    ``ranges`` maps input name -> (lo, hi, log): uniform on [lo, hi], or log-uniform if
+    ``log``.  ``n`` is a power of 2; func is evaluated at n * (d + 2) points (in three calls:
+    A, B, then the d stacked AB matrices).  The intervals are BCa bootstrap intervals over
+    the n base rows (percentile where BCa is undefined, and the point estimate itself where
+    the bootstrap distribution is degenerate, e.g. a constant output, whose indices are 0 as in
+    scipy).  Deterministic for a given ``seed``.
+    """
+    names = tuple(ranges)
+    if not names:
+        raise ValueError("ranges must name at least one input")
+    if n < 2 or n & (n - 1):
+        raise ValueError(f"n must be a power of 2 (>= 2), got {n}")
+    dists = [_dist(k, ranges[k]) for k in names]
+    d = len(names)
+    design_ss, boot_ss = np.random.SeedSequence(seed).spawn(2)
+
+    def scipy_func(x: np.ndarray) -> np.ndarray:
+        y = np.asarray(func(np.ascontiguousarray(np.asarray(x, dtype=float).T)), dtype=float)
+        if y.ndim not in (1, 2) or y.shape[0] != x.shape[1]:
+            raise ValueError(f"func must return shape (n_points,) or (n_points, n_outputs), got {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("func returned non-finite values")
+        return y.T if y.ndim == 2 else y[np.newaxis, :]
+
+    captured: dict[str, np.ndarray] = {}
+
+    def method(f_A: np.ndarray, f_B: np.ndarray, f_AB: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        captured.update(f_A=f_A, f_B=f_B, f_AB=f_AB)
+        return _saltelli_jansen(f_A, f_B, f_AB)
+
+    design_rng = np.random.default_rng(design_ss)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scipy.stats.sobol_indices(
+            func=scipy_func, n=n, dists=dists, method=method, **_rng_kw(scipy.stats.sobol_indices, design_rng)
+        )
+    f_A = np.atleast_2d(captured["f_A"])  # (s, n), centred by scipy (the indices do not change)
+    f_B = np.atleast_2d(captured["f_B"])
+    f_AB = captured["f_AB"].reshape(d, f_A.shape[0], n)
+
+    def indices(rows: np.ndarray, axis: int = -1) -> np.ndarray:
+        """(2, s, d, *batch) indices for rows of shape (*batch, n) (scipy's vectorized form)."""
+        rows = np.moveaxis(np.asarray(rows), axis, -1)
+        a, b, ab = f_A[:, rows], f_B[:, rows], f_AB[:, :, rows]  # (s, *batch, n), (d, s, *batch, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.var(np.concatenate([a, b], axis=-1), axis=-1)
+            s = np.mean(b * (ab - a), axis=-1) / var
+            st = 0.5 * np.mean((a - ab) ** 2, axis=-1) / var
+        out = np.swapaxes(np.stack([s, st]), 1, 2)
+        return np.where(np.isfinite(out), out, 0.0)  # zero variance: zero indices (as scipy)
+
+    point = indices(np.arange(n))
+    lo, hi = _bootstrap(indices, n, n_resamples, confidence_level, np.random.default_rng(boot_ss), point)
+    return SobolResult(
+        inputs=names,
+        first_order=point[0],
+        first_order_lo=lo[0],
+        first_order_hi=hi[0],
+        total_order=point[1],
+        total_order_lo=lo[1],
+        total_order_hi=hi[1],
+        n=n,
+        n_evaluations=n * (d + 2),
+        seed=seed,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+    )
+
+
+def _bootstrap(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    n_resamples: int,
+    confidence_level: float,
+    rng: np.random.Generator,
+    point: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BCa interval of ``statistic(rows)`` over resampled rows, with fallbacks (see
+    :func:`sobol_indices`)."""
+    batch = max(1, 2**22 // (n * point.size))  # bounds the memory of one vectorized batch
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # degenerate resamples: handled below
+        res = scipy.stats.bootstrap(
+            (np.arange(n),),
+            statistic,
+            vectorized=True,
+            batch=batch,
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            method="BCa",
+            **_rng_kw(scipy.stats.bootstrap, rng),
+        )
+    lo = np.asarray(res.confidence_interval.low, dtype=float).reshape(point.shape)
+    hi = np.asarray(res.confidence_interval.high, dtype=float).reshape(point.shape)
+    dist = np.asarray(res.bootstrap_distribution, dtype=float).reshape(*point.shape, -1)
+    alpha = (1.0 - confidence_level) / 2.0
+    p_lo = np.quantile(dist, alpha, axis=-1)
+    p_hi = np.quantile(dist, 1.0 - alpha, axis=-1)
+    bad = ~(np.isfinite(lo) & np.isfinite(hi))
+    lo = np.where(bad, p_lo, lo)
+    hi = np.where(bad, p_hi, hi)
+    bad = ~(np.isfinite(lo) & np.isfinite(hi))
+    lo = np.where(bad, point, lo)
+    hi = np.where(bad, point, hi)
+    return lo, hi
+
+
+def log10_p(events: int, trials: int) -> float:
+    """log10 of p = (events + 0.5) / (trials + 1): a continuity correction (a Jeffreys-like
+    half event) so that 0 events give a finite value; close to events / trials otherwise."""
+    return math.log10((events + 0.5) / (trials + 1))
+
+
+def _override(key: str, value: float) -> str:
+    spec = KEYS.get(key)
+    if spec is None:
+        raise ValueError(f"unknown configuration key {key!r}")
+    if spec.kind in ("count", "int"):
+        return f"{key}={round(float(value))}"
+    return f"{key}={float(value)!r}"
+
+
+def riskmc_model(
+    config: Config,
+    inputs: Sequence[str],
+    outputs: Sequence[str] = DEFAULT_OUTPUTS,
+    *,
+    trials: int,
+    seed: int,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A vectorized ``func(X) -> Y`` for :func:`sobol_indices`: row i of X gives the values
+    of the configuration keys ``inputs`` (in that order, so pass ``list(ranges)``).
+
+    A point is evaluated by ``run_region_scenario(config.with_overrides([...]), trials=trials,
+    seed=seed).row()`` with the SAME seed at every point (common random numbers).  Integer
+    keys (counts such as ``enactors.count``) are rounded to the nearest integer.  Column j of
+    Y is ``outputs[j]``: a numeric column of the row, or ``log10_p_cell_window`` =
+    :func:`log10_p` (events, trials) of the cell-level event count.
+
+    This is slow: :func:`sobol_indices` evaluates n * (d + 2) points, each a full run of
+    ``trials`` region-windows (about 0.5 s for 100 short stress windows).
+    """
+    inputs = list(inputs)
+    outputs = list(outputs)
+    for key in inputs:
+        _override(key, 1.0)  # unknown keys fail now rather than at the first point
+    if not outputs:
+        raise ValueError("outputs must name at least one output")
+
+    def func(x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        if x.shape[1] != len(inputs):
+            raise ValueError(f"X has {x.shape[1]} columns but there are {len(inputs)} inputs")
+        y = np.empty((x.shape[0], len(outputs)))
+        for i, point in enumerate(x):
+            cfg = config.with_overrides([_override(k, v) for k, v in zip(inputs, point, strict=True)])
+            row = run_region_scenario(cfg, trials=trials, seed=seed).row()
+            for j, name in enumerate(outputs):
+                if name == "log10_p_cell_window":
+                    y[i, j] = log10_p(int(row["events"]), int(row["trials"]))  # type: ignore[call-overload]
+                else:
+                    y[i, j] = float(row[name])  # type: ignore[arg-type]
+        return y
+
+    return func
+
+
+def sensitivity_rows(
+    result: SobolResult,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+) -> list[dict[str, object]]:
+    """One row per (output, input): ``output``, ``input``, ``first_order`` with ``_lo`` /
+    ``_hi``, ``total_order`` with ``_lo`` / ``_hi``, ``n``, ``n_evaluations``, ``seed``,
+    ``confidence_level``, ``method``.  Names default to ``result.inputs`` and y0, y1, ..."""
+    inputs = list(result.inputs if input_names is None else input_names)
+    outputs = [f"y{j}" for j in range(result.n_outputs)] if output_names is None else list(output_names)
+    if len(inputs) != len(result.inputs) or len(outputs) != result.n_outputs:
+        raise ValueError(
+            f"need {len(result.inputs)} input and {result.n_outputs} output names, "
+            f"got {len(inputs)} and {len(outputs)}"
+        )
+    rows: list[dict[str, object]] = []
+    for o, out_name in enumerate(outputs):
+        for j, in_name in enumerate(inputs):
+            rows.append(
+                {
+                    "output": out_name,
+                    "input": in_name,
+                    "first_order": float(result.first_order[o, j]),
+                    "first_order_lo": float(result.first_order_lo[o, j]),
+                    "first_order_hi": float(result.first_order_hi[o, j]),
+                    "total_order": float(result.total_order[o, j]),
+                    "total_order_lo": float(result.total_order_lo[o, j]),
+                    "total_order_hi": float(result.total_order_hi[o, j]),
+                    "n": result.n,
+                    "n_evaluations": result.n_evaluations,
+                    "seed": result.seed,
+                    "confidence_level": result.confidence_level,
+                    "method": result.method,
+                }
+            )
+    return rows

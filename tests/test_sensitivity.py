@@ -1,0 +1,229 @@
+"""Sobol' sensitivity analysis: validation on functions with known indices, and a tiny riskmc run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from riskmc.region import run_region_scenario
+from riskmc.sensitivity import (
+    DEFAULT_OUTPUTS,
+    log10_p,
+    riskmc_model,
+    sensitivity_rows,
+    sobol_indices,
+)
+from tests.conftest import stress_config
+
+PI = math.pi
+ISHIGAMI_A, ISHIGAMI_B = 7.0, 0.1
+BOX = {f"x{i}": (-PI, PI, False) for i in (1, 2, 3)}
+
+
+def ishigami(x: np.ndarray) -> np.ndarray:
+    a, b = ISHIGAMI_A, ISHIGAMI_B
+    return np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
+
+
+def ishigami_indices(a: float = ISHIGAMI_A, b: float = ISHIGAMI_B) -> tuple[list[float], list[float]]:
+    """Closed forms for x uniform on [-pi, pi]^3 (Ishigami & Homma 1990; Sobol' & Levitan 1999)."""
+    v = a**2 / 8 + b * PI**4 / 5 + b**2 * PI**8 / 18 + 1 / 2
+    v1 = b * PI**4 / 5 + b**2 * PI**8 / 50 + 1 / 2
+    v2 = a**2 / 8
+    v13 = 8 * b**2 * PI**8 / 225  # the only interaction: x1 with x3
+    first = [v1 / v, v2 / v, 0.0]
+    total = [(v1 + v13) / v, v2 / v, v13 / v]
+    return first, total
+
+
+def assert_covered(truth: float, est: float, lo: float, hi: float, what: str) -> None:
+    """The true value lies in the bootstrap interval widened by its half width on each side.
+
+    Why widen: the 95% interval misses the truth 5% of the time *by design*, and the test
+    checks six indices at a fixed seed (a 26% chance that one misses even if everything is
+    right).  The BCa bootstrap also treats the scrambled Sobol' rows as i.i.d., which only
+    approximates their (smaller, QMC) error.  Doubling the interval (about +-4 standard errors)
+    makes a false failure very unlikely, while real errors (first and total order swapped,
+    a wrong estimator or a wrong input mapping) are many times the interval width here.
+    """
+    half = (hi - lo) / 2
+    assert lo <= est <= hi, f"{what}: estimate {est} outside its own interval [{lo}, {hi}]"
+    assert lo - half <= truth <= hi + half, f"{what}: truth {truth} outside [{lo}, {hi}] +- {half}"
+
+
+def test_ishigami_closed_forms_are_consistent() -> None:
+    first, total = ishigami_indices()
+    assert first[0] == pytest.approx(0.3139, abs=1e-4)
+    assert first[1] == pytest.approx(0.4424, abs=1e-4)
+    assert total[2] == pytest.approx(0.2437, abs=1e-4)
+    # the variance decomposition V = V1 + V2 + V13 sums to 1
+    assert first[0] + first[1] + (total[0] - first[0]) == pytest.approx(1.0)
+
+
+def test_ishigami_indices_within_bootstrap_intervals() -> None:
+    res = sobol_indices(ishigami, BOX, n=2**12, seed=20251020, n_resamples=999)
+    first, total = ishigami_indices()
+    assert res.inputs == ("x1", "x2", "x3")
+    assert res.first_order.shape == (1, 3)
+    assert res.n_evaluations == 2**12 * 5
+    for j in range(3):
+        assert_covered(
+            first[j], res.first_order[0, j], res.first_order_lo[0, j], res.first_order_hi[0, j], f"S{j + 1}"
+        )
+        assert_covered(
+            total[j], res.total_order[0, j], res.total_order_lo[0, j], res.total_order_hi[0, j], f"ST{j + 1}"
+        )
+    # the intervals are informative, not vacuous
+    assert np.all(res.first_order_hi - res.first_order_lo < 0.1)
+    assert np.all(res.total_order_hi - res.total_order_lo < 0.1)
+    per = res.per_input()
+    assert set(per) == {"x1", "x2", "x3"}
+    assert per["x2"]["first_order"] == res.first_order[0, 1]
+    assert "sobol_indices" in str(per["x2"]["method"])
+
+
+def test_multiple_outputs_and_determinism() -> None:
+    def two(x: np.ndarray) -> np.ndarray:
+        y = ishigami(x)
+        return np.column_stack([y, 3.0 * y + 1.0])  # indices are invariant to affine maps
+
+    one = sobol_indices(ishigami, BOX, n=2**8, seed=7, n_resamples=200)
+    both = sobol_indices(two, BOX, n=2**8, seed=7, n_resamples=200)
+    again = sobol_indices(two, BOX, n=2**8, seed=7, n_resamples=200)
+    assert both.first_order.shape == (2, 3)
+    np.testing.assert_allclose(both.first_order[0], one.first_order[0])
+    np.testing.assert_allclose(both.first_order[1], both.first_order[0])
+    np.testing.assert_allclose(both.total_order[1], both.total_order[0])
+    for name in ("first_order", "first_order_lo", "total_order_hi"):
+        np.testing.assert_array_equal(getattr(both, name), getattr(again, name))
+    other = sobol_indices(ishigami, BOX, n=2**8, seed=8, n_resamples=200)
+    assert not np.array_equal(other.first_order, one.first_order)
+
+
+def test_log_ranges_are_log_uniform() -> None:
+    """y = log10(x1) + 2 log10(x2) with log10 x1 ~ U(-2, 2), log10 x2 ~ U(0, 1): additive, so
+    S = ST = (16/12, 4/12) / (20/12) = (0.8, 0.2).  Uniform (not log) sampling gives other values."""
+    seen: list[np.ndarray] = []
+
+    def f(x: np.ndarray) -> np.ndarray:
+        seen.append(x.copy())
+        return np.log10(x[:, 0]) + 2 * np.log10(x[:, 1])
+
+    ranges = {"x1": (1e-2, 1e2, True), "x2": (1.0, 10.0, True)}
+    res = sobol_indices(f, ranges, n=2**10, seed=11, n_resamples=500)
+    for j, truth in enumerate((0.8, 0.2)):
+        assert_covered(truth, res.first_order[0, j], res.first_order_lo[0, j], res.first_order_hi[0, j], "S")
+        assert_covered(truth, res.total_order[0, j], res.total_order_lo[0, j], res.total_order_hi[0, j], "ST")
+    x = np.concatenate(seen)
+    assert x.shape == (2**10 * 4, 2)
+    assert np.all((x[:, 0] >= 1e-2) & (x[:, 0] <= 1e2) & (x[:, 1] >= 1) & (x[:, 1] <= 10))
+    # log10 of each is uniform: mean at the centre, a quarter below the first quartile
+    assert np.mean(np.log10(x[:, 0])) == pytest.approx(0.0, abs=0.05)
+    assert np.mean(np.log10(x[:, 1])) == pytest.approx(0.5, abs=0.02)
+    assert np.mean(x[:, 0] < 0.1) == pytest.approx(0.25, abs=0.02)
+
+    # the same box with linear ranges samples x, not log10 x, uniformly
+    seen.clear()
+    sobol_indices(f, {"x1": (1e-2, 1e2, False), "x2": (1.0, 10.0, False)}, n=2**8, seed=11, n_resamples=50)
+    x = np.concatenate(seen)
+    assert np.mean(x[:, 1]) == pytest.approx(5.5, abs=0.2)
+
+
+def test_constant_output_gives_zero_indices() -> None:
+    res = sobol_indices(lambda x: np.zeros(len(x)), BOX, n=2**6, seed=1, n_resamples=100)
+    for name in ("first_order", "first_order_lo", "first_order_hi", "total_order", "total_order_lo"):
+        np.testing.assert_array_equal(getattr(res, name), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "n", "match"),
+    [
+        (BOX, 1000, "power of 2"),
+        ({"x": (0.0, 1.0, True)}, 8, "lo > 0"),
+        ({"x": (1.0, 1.0, False)}, 8, "hi > lo"),
+        ({}, 8, "at least one"),
+    ],
+)
+def test_invalid_arguments(ranges: dict[str, tuple[float, float, bool]], n: int, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        sobol_indices(ishigami, ranges, n=n, seed=0)
+
+
+def test_non_finite_output_is_rejected() -> None:
+    with pytest.raises(ValueError, match="non-finite"):
+        sobol_indices(lambda x: np.full(len(x), np.nan), BOX, n=8, seed=0)
+
+
+def test_sensitivity_rows() -> None:
+    res = sobol_indices(
+        lambda x: np.column_stack([ishigami(x), x[:, 0]]), BOX, n=2**6, seed=3, n_resamples=100
+    )
+    rows = sensitivity_rows(res, ["a", "b", "c"], ["ishigami", "x1"])
+    assert len(rows) == 6
+    assert [(r["output"], r["input"]) for r in rows[:4]] == [
+        ("ishigami", "a"),
+        ("ishigami", "b"),
+        ("ishigami", "c"),
+        ("x1", "a"),
+    ]
+    assert rows[3]["first_order"] == pytest.approx(1.0, abs=0.01)  # y = x1 alone
+    assert {
+        "first_order",
+        "first_order_lo",
+        "first_order_hi",
+        "total_order",
+        "total_order_lo",
+        "total_order_hi",
+        "method",
+        "n",
+        "n_evaluations",
+    } <= set(rows[0])
+    assert sensitivity_rows(res)[0]["input"] == "x1"
+    with pytest.raises(ValueError, match="names"):
+        sensitivity_rows(res, ["a"], ["ishigami", "x1"])
+
+
+def test_log10_p_continuity_correction() -> None:
+    assert log10_p(0, 100) == pytest.approx(math.log10(0.5 / 101))
+    assert log10_p(7, 100) == pytest.approx(math.log10(7.5 / 101))
+    assert math.isfinite(log10_p(0, 1))
+
+
+def test_riskmc_model_common_random_numbers_and_rounding() -> None:
+    config = stress_config(["window.hours=0.05"])
+    func = riskmc_model(config, ["degraded.prob", "cleanup.keep_generations"], trials=50, seed=5)
+    y = func(np.array([[0.05, 2.4], [0.05, 2.4], [0.05, 1.6]]))
+    assert y.shape == (3, len(DEFAULT_OUTPUTS))
+    np.testing.assert_array_equal(y[0], y[1])  # same seed at every point
+    np.testing.assert_array_equal(y[0], y[2])  # 2.4 and 1.6 both round to 2 generations
+    row = run_region_scenario(
+        config.with_overrides(["degraded.prob=0.05", "cleanup.keep_generations=2"]), trials=50, seed=5
+    ).row()
+    assert y[0, 0] == pytest.approx(log10_p(int(row["events"]), 50))  # type: ignore[call-overload]
+    assert y[0, 1] == pytest.approx(float(row["impact_per_year_min"]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown configuration key"):
+        riskmc_model(config, ["no.such.key"], trials=10, seed=1)
+
+
+def test_riskmc_sobol_tiny_run() -> None:
+    config = stress_config(["window.hours=0.05"])
+    ranges = {"degraded.prob": (0.01, 0.2, True), "cleanup.keep_generations": (1.0, 6.0, False)}
+    func = riskmc_model(config, list(ranges), trials=100, seed=1)
+    res = sobol_indices(func, ranges, n=8, seed=2, n_resamples=200)
+    assert res.n_evaluations == 8 * 4
+    rows = sensitivity_rows(res, list(ranges), list(DEFAULT_OUTPUTS))
+    assert len(rows) == 4
+    for row in rows:
+        for col in (
+            "first_order",
+            "first_order_lo",
+            "first_order_hi",
+            "total_order",
+            "total_order_lo",
+            "total_order_hi",
+        ):
+            assert math.isfinite(float(row[col])), (row["output"], row["input"], col)  # type: ignore[arg-type]
+        assert row["first_order_lo"] <= row["first_order_hi"]  # type: ignore[operator]
+        assert row["total_order_lo"] <= row["total_order_hi"]  # type: ignore[operator]
