@@ -38,6 +38,7 @@ from riskmc import __version__
 from riskmc import compare as cmp
 from riskmc import explain as ex
 from riskmc import plot as plots
+from riskmc import sweep as sw
 from riskmc.config import Config, ConfigError, load_config
 from riskmc.estimates import CONFIDENCE, Estimate
 from riskmc.region import events_frame, exceedance_frame, run_region_scenario
@@ -873,6 +874,244 @@ def plot(
         raise CliError(f"--out {path}: cannot write {where}: {e.strerror or e}") from None
     if not quiet:
         print(f"wrote {path}")
+
+
+GridOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--grid",
+        metavar="KEY=V1,V2",
+        help="Sweep KEY over the listed values (TOML, as in --set); repeatable: the cartesian product.",
+        show_default=False,
+    ),
+]
+LhsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--lhs",
+        min=1,
+        metavar="N",
+        help="Sweep N points of a Latin hypercube (or --sobol) over the --range keys.",
+        show_default=False,
+    ),
+]
+RangeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--range",
+        metavar="KEY=LO:HI[:log]",
+        help="With --lhs: the range of KEY, log-spaced with :log; repeatable. Counts are rounded.",
+        show_default=False,
+    ),
+]
+SobolOption = Annotated[bool, typer.Option("--sobol", help="With --lhs: a scrambled Sobol' sequence.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Processes running points in parallel (results are identical). (default: all cores)",
+        show_default=False,
+    ),
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Reuse the rows of the existing output whose config_hash, seed and trials match a point.",
+    ),
+]
+SweepOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
+        "given with a trailing /) gets <scenario name>_sweep.* inside. "
+        "(default: results/<scenario name>_sweep)",
+        show_default=False,
+    ),
+]
+
+
+def _sweep_points(
+    grid: Sequence[str] | None, lhs: int | None, ranges: Sequence[str] | None, sobol: bool, seed: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The sweep's points and swept keys from the options, or a CliError."""
+    if grid and (lhs is not None or ranges):
+        raise CliError("--grid and --lhs/--range exclude each other: give one kind of sweep")
+    if not grid and lhs is None:
+        raise CliError("give the points to sweep: --grid KEY=V1,V2 ... or --lhs N --range KEY=LO:HI ...")
+    if grid:
+        if sobol:
+            raise CliError("--sobol applies to --lhs only")
+        try:
+            points = sw.grid_points(grid)
+        except sw.SweepError as e:
+            raise CliError(f"--grid {e}") from None
+        return points, [sw.parse_grid(g)[0] for g in grid]
+    assert lhs is not None
+    if not ranges:
+        raise CliError("--lhs needs at least one --range KEY=LO:HI[:log]")
+    try:
+        points = sw.lhs_points(ranges, lhs, seed, "sobol" if sobol else "lhs")
+    except sw.SweepError as e:
+        raise CliError(f"--range {e}") from None
+    return points, [sw.parse_range(r).key for r in ranges]
+
+
+def _read_existing(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rows of the first existing output file (for --resume); none if there is none."""
+    for path in paths:
+        if path.exists():
+            try:
+                return read_table(path).to_dicts()
+            except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+                raise CliError(f"--resume: cannot read {path}: {one_line(e)}") from None
+    return []
+
+
+def _cell(value: object) -> str:
+    return format_number(value) if isinstance(value, float) else "" if value is None else str(value)
+
+
+def print_sweep_summary(
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    trials: int,
+    seed: int,
+    ran: int,
+    elapsed_s: float,
+    written: Sequence[Path],
+) -> None:
+    """A plain-text table of a sweep on stdout: one line per point, swept keys and p_cell_window."""
+    headers = ("point", *keys, "p_cell_window")
+    table = [
+        (
+            str(row["point"]),
+            *(_cell(row.get(k)) for k in keys),
+            _with_ci(row, "p_cell_window"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    level = f"{CONFIDENCE:.0%}"
+    print(
+        f"sweep {name}: {len(rows)} points x {trials:,} trials (seed {seed}), the same trials at every "
+        f"point; {ran} run, {len(rows) - ran} reused"
+    )
+    print(f"[{level} CI]")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"elapsed  {elapsed_s:.2f} s")
+    for i, path in enumerate(written):
+        print(f"{'wrote' if i == 0 else '':<9}{path}")
+
+
+@app.command()
+def sweep(
+    config: ConfigArgument,
+    grid: GridOption = None,
+    lhs: LhsOption = None,
+    ranges: RangeOption = None,
+    sobol: SobolOption = False,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    workers: WorkersOption = None,
+    out: SweepOutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
+    resume: ResumeOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Sweep parameters over a grid or a space-filling design; one results row per point.
+
+    Every point runs on the same trials and seed (common random numbers).  The output is
+    rewritten (atomically) as each point finishes, so an interrupted sweep leaves a valid
+    table, and --resume skips the points already in it (same config_hash, seed and trials).
+    """
+    cfg = load_scenario(config, overrides or [])
+    n = cfg.trials if trials is None else trials
+    s = cfg.seed if seed is None else seed
+    points, keys = _sweep_points(grid, lhs, ranges, sobol, s)
+    base, paths = output_base(out, f"{cfg.name}_sweep", fmt.formats)
+    existing = _read_existing(paths) if resume else []
+    n_workers = workers if workers is not None else max(1, os.cpu_count() or 1)
+    done: dict[int, dict[str, object]] = {}
+    ran = 0
+    written: list[Path] = []
+
+    def reused(row: dict[str, object]) -> None:
+        done[int(str(row["point"]))] = row
+
+    def finished(row: dict[str, object]) -> None:
+        nonlocal ran, written
+        ran += 1
+        done[int(str(row["point"]))] = row
+        written = save_table([done[i] for i in sorted(done)], base, fmt.formats)
+
+    start = time.perf_counter()
+    try:
+        with _point_progress(len(points), f"{cfg.name} sweep") as progress:
+            rows = sw.run_sweep(
+                cfg,
+                points,
+                n,
+                s,
+                workers=n_workers,
+                progress=progress,
+                on_row=finished,
+                chunk_trials=chunk_trials,
+                existing=existing,
+                on_reused=reused,
+            )
+    except KeyboardInterrupt:
+        kept = f"{ran} finished point(s) are in {base}" if ran else "no point finished; nothing was written"
+        raise CliError(f"interrupted (Ctrl-C); {kept} (--resume continues)", EXIT_INTERRUPTED) from None
+    elapsed = time.perf_counter() - start
+    if not written or ran == 0:
+        written = save_table(rows, base, fmt.formats)
+    if not quiet:
+        print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
+
+
+@contextmanager
+def _point_progress(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    """Like :func:`trial_progress`, counting points."""
+    if not _stderr_is_terminal():
+        yield None
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
+        task = progress.add_task(escape(description), total=total)
+        yield lambda k: progress.advance(task, k)
 
 
 @app.command()

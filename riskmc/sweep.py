@@ -1,0 +1,347 @@
+"""Parameter sweeps: grids and space-filling designs of configuration overrides.
+
+A *point* maps configuration keys (``degraded.prob``, ``write.latency.scale``) to values;
+its configuration is the base configuration with the point's overrides
+(:meth:`~riskmc.config.Config.with_overrides`), so an unknown key or an impossible value
+is a :class:`~riskmc.config.ConfigError` naming the key, raised before anything runs.
+
+* :func:`grid_points`: the cartesian product of ``KEY=V1,V2,...`` lists (values are TOML,
+  as in ``--set``).
+* :func:`lhs_points`: ``n`` points of a Latin hypercube or a scrambled Sobol' sequence over
+  ``KEY=LO:HI[:log]`` ranges, seeded through a :class:`numpy.random.SeedSequence` (never
+  numpy's global state); count keys are rounded to integers.
+* :func:`run_sweep`: every point with the SAME seed and trials, so that the same trial sees
+  the same random inputs at every point (common random numbers): differences between
+  points are differences of the parameters, not of the noise.  One results row per point
+  (the row of ``riskmc run``, plus ``point``, the swept keys and ``config_hash``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from riskmc.config import KEYS, Config, parse_config
+from riskmc.execute import map_points
+from riskmc.region import run_region_scenario
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS
+
+__all__ = [
+    "METHODS",
+    "Point",
+    "SweepError",
+    "grid_points",
+    "lhs_points",
+    "parse_grid",
+    "parse_range",
+    "point_config",
+    "point_overrides",
+    "run_sweep",
+]
+
+Point = dict[str, Any]
+
+#: Space-filling designs of :func:`lhs_points`.
+METHODS = ("lhs", "sobol")
+
+#: Keys a sweep may not vary: the seed and trials are the sweep's own (common random numbers).
+_FIXED_KEYS = ("name", "seed", "trials")
+
+
+class SweepError(ValueError):
+    """A malformed sweep specification; the message names the offending text."""
+
+
+# -- TOML values -------------------------------------------------------------------------------
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (number, bool, string, array, inline table), else the plain string."""
+    try:
+        parsed = tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return text
+    return parsed["v"] if set(parsed) == {"v"} else text
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as TOML value text (the inverse of reading ``v = <text>``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        items = (f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a TOML value")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at commas outside brackets, braces and quotes."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    current: list[str] = []
+    for ch in text:
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts]
+
+
+def _split_key(spec: str, example: str) -> tuple[str, str]:
+    key, eq, rest = spec.partition("=")
+    key = key.strip()
+    if not eq or not key or not rest.strip():
+        raise SweepError(f"{spec!r}: expected {example}")
+    if any(not part.strip() for part in key.split(".")):
+        raise SweepError(f"{spec!r}: malformed key {key!r}")
+    if key in _FIXED_KEYS:
+        raise SweepError(f"{spec!r}: {key} cannot be swept (every point runs with the same seed and trials)")
+    return key, rest.strip()
+
+
+def _check_unique(keys: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise SweepError(f"key {key!r} is given twice")
+        seen.add(key)
+
+
+# -- grids -------------------------------------------------------------------------------------
+
+
+def parse_grid(spec: str) -> tuple[str, list[Any]]:
+    """``KEY=V1,V2,...`` -> (KEY, [values]); each value read as TOML, as in ``--set``."""
+    key, rest = _split_key(spec, "KEY=V1,V2,... e.g. degraded.prob=0.01,0.02")
+    texts = _split_top_level(rest)
+    if any(not t for t in texts):
+        raise SweepError(f"{spec!r}: empty value in the list")
+    return key, [_parse_value(t) for t in texts]
+
+
+def grid_points(specs: Sequence[str]) -> list[Point]:
+    """The cartesian product of ``KEY=V1,V2,...`` specs (the last key varies fastest)."""
+    if not specs:
+        raise SweepError("no grid given")
+    axes = [parse_grid(s) for s in specs]
+    _check_unique([k for k, _ in axes])
+    keys = [k for k, _ in axes]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
+
+
+# -- space-filling designs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """One ``--range``: ``lo``..``hi``, log-spaced if ``log``, rounded if ``integer``."""
+
+    key: str
+    lo: float
+    hi: float
+    log: bool
+    integer: bool
+
+    def value(self, u: float) -> int | float:
+        """The value at quantile ``u`` in [0, 1)."""
+        if self.log:
+            x = math.exp(math.log(self.lo) + u * (math.log(self.hi) - math.log(self.lo)))
+        else:
+            x = self.lo + u * (self.hi - self.lo)
+        x = min(max(x, self.lo), self.hi)
+        return round(x) if self.integer else float(x)
+
+
+def _is_integer_key(key: str) -> bool:
+    spec = KEYS.get(key)
+    return spec is not None and spec.kind in ("count", "int")
+
+
+def parse_range(spec: str) -> Range:
+    """``KEY=LO:HI`` or ``KEY=LO:HI:log`` -> a :class:`Range`; checks LO < HI, LO > 0 for log."""
+    key, rest = _split_key(spec, "KEY=LO:HI or KEY=LO:HI:log, e.g. degraded.prob=1e-4:1e-2:log")
+    parts = [p.strip() for p in rest.split(":")]
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() != "log"):
+        raise SweepError(f"{spec!r}: expected KEY=LO:HI or KEY=LO:HI:log")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise SweepError(f"{spec!r}: LO and HI must be numbers") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise SweepError(f"{spec!r}: LO and HI must be finite")
+    if lo >= hi:
+        raise SweepError(f"{spec!r}: LO must be less than HI")
+    log = len(parts) == 3
+    if log and lo <= 0:
+        raise SweepError(f"{spec!r}: a log range needs LO > 0")
+    return Range(key, lo, hi, log, _is_integer_key(key))
+
+
+def lhs_points(ranges: Sequence[str], n: int, seed: int, method: str = "lhs") -> list[Point]:
+    """``n`` points over the ``KEY=LO:HI[:log]`` ranges: a Latin hypercube (``lhs``) or a
+    scrambled Sobol' sequence (``sobol``), reproducible for a seed."""
+    if method not in METHODS:
+        raise SweepError(f"unknown design {method!r} (known: {', '.join(METHODS)})")
+    if not ranges:
+        raise SweepError("no range given")
+    if n < 1:
+        raise SweepError(f"the number of points must be >= 1, got {n}")
+    parsed = [parse_range(r) for r in ranges]
+    _check_unique([r.key for r in parsed])
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+    sampler: qmc.QMCEngine
+    if method == "lhs":
+        sampler = qmc.LatinHypercube(d=len(parsed), rng=rng)
+    else:
+        sampler = qmc.Sobol(d=len(parsed), scramble=True, rng=rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Sobol' balance needs n a power of 2
+        u = sampler.random(n)
+    return [{r.key: r.value(float(row[j])) for j, r in enumerate(parsed)} for row in u]
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def point_overrides(point: Mapping[str, Any]) -> list[str]:
+    """The point as ``KEY=VALUE`` overrides (VALUE as TOML text)."""
+    return [f"{k}={toml_value(v)}" for k, v in point.items()]
+
+
+def point_config(config: Config, point: Mapping[str, Any]) -> Config:
+    """The base configuration with the point's overrides (ConfigError naming a bad key)."""
+    return config.with_overrides(point_overrides(point))
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, (Mapping, list, tuple)):
+        return toml_value(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a worker needs for one point: plain, picklable data."""
+
+    index: int
+    point: Point
+    raw: dict[str, Any]
+    source: str
+    config_hash: str
+    trials: int
+    seed: int
+    chunk_trials: int
+
+
+def _run_task(task: _Task) -> dict[str, object]:
+    """Run one point (top level, so that a spawned worker can unpickle it)."""
+    config = parse_config(task.raw, task.source)
+    run = run_region_scenario(config, trials=task.trials, seed=task.seed, chunk_trials=task.chunk_trials)
+    row: dict[str, object] = {"point": task.index}
+    body = run.row()
+    for key, value in task.point.items():
+        if key not in body:
+            row[key] = _column_value(value)
+    for key, value in body.items():
+        row[key] = value
+        if key == "seed":
+            row["config_hash"] = task.config_hash
+    return row
+
+
+def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int] | None:
+    try:
+        return str(row["config_hash"]), int(row["seed"]), int(row["trials"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def run_sweep(
+    config: Config,
+    points: Sequence[Mapping[str, Any]],
+    trials: int,
+    seed: int,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    on_row: Callable[[dict[str, object]], None] | None = None,
+    *,
+    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
+    existing: Sequence[Mapping[str, Any]] = (),
+    on_reused: Callable[[dict[str, object]], None] | None = None,
+) -> list[dict[str, object]]:
+    """Run every point with the same ``trials`` and ``seed``; the rows, in point order.
+
+    Every point's configuration is built (and validated) before the first one runs.
+    ``existing`` rows (of an earlier run of the sweep) whose ``config_hash``, ``seed`` and
+    ``trials`` match a point are reused for it instead of running it again (``--resume``).
+    ``on_row(row)`` is called as each point that runs finishes (in completion order),
+    ``on_reused(row)`` for each reused row (before anything runs), and ``progress(1)`` for
+    each point, reused ones first.
+    """
+    configs = [point_config(config, p) for p in points]
+    reuse: dict[tuple[str, int, int], Mapping[str, Any]] = {}
+    for row in existing:
+        key = _done_key(row)
+        if key is not None:
+            reuse.setdefault(key, row)
+    rows: dict[int, dict[str, object]] = {}
+    tasks: list[_Task] = []
+    for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
+        h = cfg.hash()
+        old = reuse.get((h, seed, trials))
+        if old is not None:
+            rows[i] = {**dict(old), "point": i}
+            if on_reused is not None:
+                on_reused(rows[i])
+            if progress is not None:
+                progress(1)
+            continue
+        tasks.append(_Task(i, dict(point), cfg.raw, cfg.source, h, trials, seed, chunk_trials))
+    for j, row in map_points(_run_task, tasks, workers):
+        rows[tasks[j].index] = row
+        if on_row is not None:
+            on_row(row)
+        if progress is not None:
+            progress(1)
+    return [rows[i] for i in sorted(rows)]
