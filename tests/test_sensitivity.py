@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +228,29 @@ def test_riskmc_sobol_tiny_run() -> None:
             assert math.isfinite(float(row[col])), (row["output"], row["input"], col)  # type: ignore[arg-type]
         assert row["first_order_lo"] <= row["first_order_hi"]  # type: ignore[operator]
         assert row["total_order_lo"] <= row["total_order_hi"]  # type: ignore[operator]
+
+
+def test_cli_sensitivity(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from riskmc.cli import app
+    from riskmc.tables import read_table
+
+    runner = CliRunner()
+    cfg = str(Path(__file__).resolve().parent.parent / "configs" / "stress.toml")
+    out = tmp_path / "s"
+    args = ["sensitivity", cfg, "--set", "window.hours=0.05", "--trials", "100", "--n", "4"]
+    ranges = ["--range", "degraded.prob=0.0005:0.01:log", "--range", "cleanup.keep_generations=2:8"]
+    result = runner.invoke(app, [*args, *ranges, "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    df = read_table(out.with_suffix(".parquet"))
+    assert df.height == 4 and set(df["output"]) == {"log10_p_cell_window", "impact_per_year_min"}
+    for bad, fragment in [
+        ([], "--range"),
+        (["--range", "degraded.prob=0.01:0.001"], "--range"),
+        (["--range", "no.such.key=0:1"], "no.such.key"),
+    ]:
+        r = runner.invoke(app, [*args, *bad])
+        assert r.exit_code == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = runner.invoke(app, ["sensitivity", cfg, "--n", "6", *ranges])
+    assert r.exit_code == 2 and "power of 2" in r.stderr
