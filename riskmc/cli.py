@@ -353,10 +353,13 @@ def _stderr_is_terminal() -> bool:
 
 
 @contextmanager
-def trial_progress(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress callback (trials done in a chunk) drawing a bar on stderr, or None.
+def trial_progress(
+    total: int, description: str, unit: str = "trials"
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback (units done, e.g. the trials of a chunk) drawing a bar on stderr,
+    or None.
 
-    The bar (trials done / total, elapsed, ETA) is shown only when stderr is a terminal;
+    The bar (done / total ``unit``, elapsed, ETA) is shown only when stderr is a terminal;
     in CI logs and pipes nothing is drawn.
     """
     if not _stderr_is_terminal():
@@ -377,7 +380,7 @@ def trial_progress(total: int, description: str) -> Iterator[Callable[[int], Non
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("trials"),
+        TextColumn(unit),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -1057,7 +1060,7 @@ def sweep(
 
     start = time.perf_counter()
     try:
-        with _point_progress(len(points), f"{cfg.name} sweep") as progress:
+        with trial_progress(len(points), f"{cfg.name} sweep", unit="points") as progress:
             rows = sw.run_sweep(
                 cfg,
                 points,
@@ -1078,41 +1081,6 @@ def sweep(
         written = save_table(rows, base, fmt.formats)
     if not quiet:
         print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
-
-
-@contextmanager
-def _point_progress(total: int, description: str) -> Iterator[Callable[[int], None] | None]:
-    """Like :func:`trial_progress`, counting points."""
-    if not _stderr_is_terminal():
-        yield None
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("points"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
-    with progress:
-        task = progress.add_task(escape(description), total=total)
-        yield lambda k: progress.advance(task, k)
 
 
 SensitivityRangeOption = Annotated[
