@@ -53,6 +53,7 @@ __all__ = [
     "Range",
     "load_config",
     "parse_config",
+    "parse_value",
 ]
 
 Value = float | int | DistSpec
@@ -455,7 +456,7 @@ def _mitigations(data: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
 # -- overrides -----------------------------------------------------------------------------------
 
 
-def _parse_override_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """VALUE as a TOML value (number, bool, string, array, inline table), else a string."""
     try:
         parsed = tomllib.loads(f"v = {text}")
@@ -509,7 +510,7 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
         raise ConfigError(key or item, "malformed key in override (expected e.g. write.fail_prob)")
     parts = [p.strip() for p in parts]
     _check_override_path(key, parts)
-    value = _parse_override_value(text.strip())
+    value = parse_value(text.strip())
     node: dict[str, Any] = data
     for i, part in enumerate(parts[:-1]):
         prefix = ".".join(parts[: i + 1])

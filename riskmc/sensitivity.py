@@ -323,17 +323,14 @@ def sensitivity_rows(
         )
     rows: list[dict[str, object]] = []
     for o, out_name in enumerate(outputs):
-        for j, in_name in enumerate(inputs):
+        per_input = result.per_input(o)
+        for in_name, own_name in zip(inputs, result.inputs, strict=True):
+            indices = {k: v for k, v in per_input[own_name].items() if k != "method"}
             rows.append(
                 {
                     "output": out_name,
                     "input": in_name,
-                    "first_order": float(result.first_order[o, j]),
-                    "first_order_lo": float(result.first_order_lo[o, j]),
-                    "first_order_hi": float(result.first_order_hi[o, j]),
-                    "total_order": float(result.total_order[o, j]),
-                    "total_order_lo": float(result.total_order_lo[o, j]),
-                    "total_order_hi": float(result.total_order_hi[o, j]),
+                    **indices,
                     "n": result.n,
                     "n_evaluations": result.n_evaluations,
                     "seed": result.seed,

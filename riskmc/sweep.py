@@ -22,7 +22,6 @@ import itertools
 import json
 import math
 import re
-import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from riskmc.config import KEYS, Config, parse_config
+from riskmc.config import KEYS, Config, parse_config, parse_value
 from riskmc.execute import map_points
 from riskmc.region import run_region_scenario
 from riskmc.scenario import DEFAULT_CHUNK_TRIALS
@@ -63,15 +62,6 @@ class SweepError(ValueError):
 
 
 # -- TOML values -------------------------------------------------------------------------------
-
-
-def _parse_value(text: str) -> Any:
-    """A TOML value (number, bool, string, array, inline table), else the plain string."""
-    try:
-        parsed = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
-        return text
-    return parsed["v"] if set(parsed) == {"v"} else text
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -157,7 +147,7 @@ def parse_grid(spec: str) -> tuple[str, list[Any]]:
     texts = _split_top_level(rest)
     if any(not t for t in texts):
         raise SweepError(f"{spec!r}: empty value in the list")
-    return key, [_parse_value(t) for t in texts]
+    return key, [parse_value(t) for t in texts]
 
 
 def grid_points(specs: Sequence[str]) -> list[Point]:
