@@ -48,6 +48,7 @@ class CellResults:
     mean_plan_age_s: np.ndarray
     runs_started: np.ndarray
     runs_abandoned: np.ndarray
+    runs_degraded: np.ndarray  # degraded runs among those started (importance-sampling weights)
     window_s: np.ndarray
     observed_s: np.ndarray  # t_end: t* if an event, else the window
 
@@ -117,6 +118,7 @@ class _Cells:
         self.t_end = self.T.copy()
         self.runs_started = np.zeros(n, np.int64)
         self.runs_abandoned = np.zeros(n, np.int64)
+        self.runs_degraded = np.zeros(n, np.int64)
         self.done = ~active
         self.next_t[self.done] = np.inf
         # mitigations (MODEL.md section 5): the same set for every trial of a scenario
@@ -344,7 +346,7 @@ class _Cells:
             self.materialize(rows[back])
 
     def begin_run(self, rows: np.ndarray, k: np.ndarray, t: np.ndarray, g: np.ndarray) -> None:
-        _, durations = self.draws.runs(k, rows, self.run_n[rows, k])
+        degraded, durations = self.draws.runs(k, rows, self.run_n[rows, k])
         # f_j = f_{j-1} + D_j, summed left to right exactly as the reference does
         durations[:, 0] += t
         f = np.cumsum(durations, axis=1, out=durations)
@@ -372,6 +374,7 @@ class _Cells:
         self.next_t[rows, k] = self.end_t[rows, k]
         self.run_n[rows, k] += 1
         self.runs_started[rows] += 1
+        self.runs_degraded[rows] += degraded
         first = f[:, 0]
         newer = g > self.top_gen[rows]
         self.top_first[rows] = np.where(newer, first, np.minimum(self.top_first[rows], first))
@@ -622,6 +625,7 @@ class _Cells:
             mean_plan_age_s=mean_age,
             runs_started=self.runs_started,
             runs_abandoned=self.runs_abandoned,
+            runs_degraded=self.runs_degraded,
             window_s=self.T,
             observed_s=observed,
         )

@@ -6,6 +6,9 @@ In the style of ``scipy.stats`` results: ``est.estimate``, ``est.confidence_inte
 * proportions: Wilson score (default) or Clopper-Pearson ("exact"), via
   ``scipy.stats.binomtest(...).proportion_ci`` -- both give a finite upper bound with 0 hits;
 * means of per-trial values: Student t on the sample mean (CLT);
+* importance-sampled proportions (:func:`weighted_proportion`): the mean of the weighted
+  hits with a Wilson interval at the effective sample size (see there);
+* ratios of weighted sums (:func:`ratio`): the delta-method Student-t interval;
 * rates per unit exposure (runs per hour): the ratio estimator sum(counts)/sum(exposure),
   with the union of a delta-method Student-t interval over trials (honest when counts are
   clustered within trials) and the exact Poisson (Garwood) interval (honest when they are
@@ -125,3 +128,103 @@ def rate(counts: np.ndarray, exposure: np.ndarray) -> Estimate:
     low = max(0.0, min(r - q * se, exact.confidence_interval.low))
     high = max(r + q * se, exact.confidence_interval.high)
     return Estimate(r, ConfidenceInterval(low, high), "ratio-t|poisson-exact", se)
+
+
+def _wilson(p: float, n: float) -> tuple[float, float]:
+    """The Wilson score interval of a proportion p observed over n (possibly fractional) trials."""
+    z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denom
+    half = z / denom * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    return max(0.0, float(centre - half)), float(centre + half)
+
+
+@dataclass(frozen=True)
+class WeightedProportion:
+    """An importance-sampled probability and its diagnostics.
+
+    ``ess`` is the effective sample size n_eff = p(1 - p) / SE^2: the number of plain Monte
+    Carlo trials that would give the same standard error (``ess / trials`` is the variance
+    reduction per trial).  ``effective_hits`` is Kish's (sum w)^2 / sum w^2 over the trials
+    with a hit: how many hits the estimate effectively rests on (equal to the hits when
+    their weights are equal; far fewer when one weight dominates, a sign the proposal is
+    poor and the interval not to be trusted).
+    """
+
+    estimate: Estimate
+    hits: int
+    trials: int
+    ess: float
+    effective_hits: float
+
+
+def weighted_proportion(values: np.ndarray, hits: np.ndarray, label: str) -> WeightedProportion:
+    """P(hit) from per-trial values y_i = w_i * 1{hit_i} sampled under a proposal
+    (importance sampling, E[y] = P(hit) under the model).
+
+    Point: the mean of y (unbiased).  Interval: Wilson's score interval at the effective
+    sample size n_eff = p(1 - p) / SE^2, SE the standard error of the mean of y.  With equal
+    weights this is the plain Wilson interval (n_eff = n, up to n / (n - 1)); with unequal
+    weights it keeps Wilson's asymmetry (wider above than below when hits are few) on the
+    information the weighted sample actually holds, where a symmetric normal interval
+    under-covers its upper end.  With no hit the estimate is 0 and no upper bound follows
+    from the weighted sample: the interval is [0, inf) and says so.  ``label`` (the proposal)
+    is part of the method text.
+    """
+    y = np.asarray(values, dtype=float)
+    h = np.asarray(hits, dtype=bool)
+    n = int(y.size)
+    n_hits = int(np.count_nonzero(h))
+    if n == 0:
+        nan = float("nan")
+        return WeightedProportion(Estimate(nan, ConfidenceInterval(nan, nan), label), 0, 0, nan, nan)
+    p = float(y.mean())
+    if n_hits == 0 or p <= 0.0:
+        return WeightedProportion(
+            Estimate(0.0, ConfidenceInterval(0.0, float("inf")), f"{label}: no hit, no upper bound", 0.0),
+            0,
+            n,
+            0.0,
+            0.0,
+        )
+    se = float(y.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    hit_w = y[h]
+    effective_hits = float(hit_w.sum() ** 2 / np.sum(hit_w**2))
+    if se == 0.0:
+        return WeightedProportion(
+            Estimate(p, ConfidenceInterval(p, p), f"{label}: every trial has the same weighted value", 0.0),
+            n_hits,
+            n,
+            float("inf"),
+            effective_hits,
+        )
+    if p < 1.0 and np.isfinite(se):
+        n_eff = p * (1.0 - p) / se**2
+        low, high = _wilson(p, n_eff)
+        method = f"{label}: Wilson at the effective sample size"
+    else:  # a weighted mean at or above 1: no proportion interval applies
+        n_eff = float("nan")
+        z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
+        low, high = max(0.0, p - z * se), p + z * se
+        method = f"{label}: normal"
+    return WeightedProportion(
+        Estimate(p, ConfidenceInterval(low, high), method, se), n_hits, n, n_eff, effective_hits
+    )
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray, method: str = "ratio-t") -> Estimate:
+    """sum(numerator) / sum(denominator) over i.i.d. trials, with the delta-method Student-t
+    interval (the ratio's standard error is that of the mean of num - R den, over mean(den))."""
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    n = num.size
+    total = float(den.sum())
+    if n == 0 or total == 0.0:
+        nan = float("nan")
+        return Estimate(nan, ConfidenceInterval(nan, nan), method)
+    r = float(num.sum() / total)
+    if n < 2:
+        return Estimate(r, ConfidenceInterval(-np.inf, np.inf), method)
+    se = float(np.std(num - r * den, ddof=1) / (np.sqrt(n) * den.mean()))
+    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    return Estimate(r, ConfidenceInterval(r - q * se, r + q * se), method, se)

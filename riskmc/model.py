@@ -149,3 +149,4 @@ class CellOutcome:
     mean_plan_age_s: float
     runs_started: int
     runs_abandoned: int
+    runs_degraded: int = 0  # degraded runs among those started (importance-sampling weights)

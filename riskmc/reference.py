@@ -282,6 +282,7 @@ class _CellSimulation:
         self.run_counts = [0] * K  # runs started by each enactor
         self.runs_started = 0
         self.runs_abandoned = 0
+        self.runs_degraded = 0
 
         self.lease_holder: int | None = None
         self.lease_renewed = 0.0
@@ -414,6 +415,7 @@ class _CellSimulation:
         self.run_counts[k] += 1
         self.runs_started += 1
         degraded, durations = self.rnd.run_draws(k, n)
+        self.runs_degraded += int(bool(degraded))
         durations_list = [float(d) for d in np.asarray(durations, dtype=float)]
         if len(durations_list) != self.p.endpoints:
             raise ValueError(
@@ -566,6 +568,7 @@ class _CellSimulation:
             mean_plan_age_s=float(mean_age),
             runs_started=self.runs_started,
             runs_abandoned=self.runs_abandoned,
+            runs_degraded=self.runs_degraded,
         )
 
 

@@ -364,6 +364,8 @@ class _YearModel:
     n_w: float
     p: float
     impacts: np.ndarray
+    #: probabilities of the impacts (importance sampling); None: equally likely
+    probs: np.ndarray | None = None
 
     @classmethod
     def of(cls, results: RegionResults, rows: np.ndarray | None = None) -> _YearModel:
@@ -406,23 +408,27 @@ class _YearModel:
         exact = np.flatnonzero((k > 0) & (k <= max_exact))
         if exact.size:
             k_exact = k[exact]
-            picks = self.impacts[rng.integers(0, m, int(k_exact.sum()))]
+            size = int(k_exact.sum())
+            index = rng.integers(0, m, size) if self.probs is None else rng.choice(m, size, p=self.probs)
+            picks = self.impacts[index]
             out[exact] = np.add.reduceat(picks, np.cumsum(k_exact) - k_exact)
         big = np.flatnonzero(k > max_exact)
         if big.size:
-            out[big] = _compound_sum_approx(self.impacts, k[big].astype(float), rng)
+            out[big] = _compound_sum_approx(self.impacts, k[big].astype(float), rng, self.probs)
         return out
 
 
-def _compound_sum_approx(values: np.ndarray, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _compound_sum_approx(
+    values: np.ndarray, k: np.ndarray, rng: np.random.Generator, probs: np.ndarray | None = None
+) -> np.ndarray:
     """Sums of k[i] i.i.d. draws from the empirical distribution ``values``, approximately:
     the translated gamma with the sum's exact mean, variance and skewness (k mu, k s^2,
     k m3), the actuarial standard for aggregate losses.  Its quantiles are off by O(1/k)
     relative to the sum's spread (a normal's by O(1/sqrt k)); with k > 50 that is far below
     the year's sampling noise.  Normal when the skewness is not positive; clipped at 0."""
-    mu = float(values.mean())
-    var = float(values.var())
-    m3 = float(np.mean((values - mu) ** 3))
+    mu = float(np.average(values, weights=probs))
+    var = float(np.average((values - mu) ** 2, weights=probs))
+    m3 = float(np.average((values - mu) ** 3, weights=probs))
     if var <= 0.0:
         return k * mu
     if m3 <= 0.0:
@@ -603,17 +609,6 @@ def _nan(method: str) -> Estimate:
     return Estimate(nan, ConfidenceInterval(nan, nan), method)
 
 
-def _ratio_t(num: np.ndarray, den: np.ndarray) -> Estimate:
-    """sum(num)/sum(den) over i.i.d. units with the delta-method Student-t interval."""
-    n = num.size
-    r = float(num.sum() / den.sum())
-    if n < 2:
-        return Estimate(r, ConfidenceInterval(-math.inf, math.inf), "ratio-t")
-    se = float(np.std(num - r * den, ddof=1) / (math.sqrt(n) * den.mean()))
-    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
-    return Estimate(r, ConfidenceInterval(r - q * se, r + q * se), "ratio-t", se)
-
-
 def _impact_given_event(results: RegionResults) -> Estimate:
     """Mean impact per event: a ratio over the region-windows with an event (see the module
     docstring for the choice between BCa and ratio-t)."""
@@ -631,7 +626,7 @@ def _impact_given_event(results: RegionResults) -> Estimate:
     if m == 1:
         return Estimate(r, ConfidenceInterval(0.0, math.inf), "n/a: one event window")
     if m > BCA_MAX_WINDOWS:
-        e = _ratio_t(num, den)
+        e = est.ratio(num, den)
         ci = e.confidence_interval
         return Estimate(
             r,
@@ -700,7 +695,7 @@ def _impact_per_year(results: RegionResults, events_per_year: Estimate) -> Estim
             ConfidenceInterval(0.0, hi),
             "no events: bound events_per_region_year_hi x E[R]/60 (an event costs at most R/60)",
         )
-    e = _ratio_t(results.impact_min, results.window_s / 3600.0)
+    e = est.ratio(results.impact_min, results.window_s / 3600.0)
     ci = e.confidence_interval
     return Estimate(
         e.estimate * HOURS_PER_YEAR,

@@ -83,6 +83,7 @@ class ScenarioResult:
     estimates: dict[str, est.Estimate]
     elapsed_s: float
     estimator: str = "naive"
+    ess: float | None = None  # effective sample size (weighted estimators); None: the trials
 
     def row(self) -> dict[str, object]:
         """One tidy results row: identification, every estimate with its CI, parameters."""
@@ -92,7 +93,7 @@ class ScenarioResult:
             "estimator": self.estimator,
             "trials": self.trials,
             "events": self.events,
-            "ess": float(self.trials),
+            "ess": float(self.trials) if self.ess is None else float(self.ess),
         }
         for name, e in self.estimates.items():
             row.update(e.columns(name))

@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     RETRY = 6  # latencies and jitter of retried attempts (sub = layer, enactor, page)
     REPAIR = 7  # outage durations
     REGION = 8  # region layer (cell counts and the like)
+    PILOT = 9  # the seed of a pilot run (rare-event proposal), independent of the main trials
 
 
 def key_id(key: str) -> int:

@@ -77,6 +77,7 @@ def test_replay_matches_reference_trial_by_trial(name: str) -> None:
             assert out.event_time_s == pytest.approx(cells.event_time_s[i], rel=1e-9, abs=1e-9)
         assert out.affected == tuple(np.flatnonzero(cells.affected[i])), f"trial {i}"
         assert out.runs_started == cells.runs_started[i], f"trial {i}"
+        assert out.runs_degraded == cells.runs_degraded[i], f"trial {i}"
         assert out.mean_plan_age_s == pytest.approx(cells.mean_plan_age_s[i], rel=1e-8), f"trial {i}"
     assert 0 < events < n  # the comparison saw both outcomes
 

@@ -65,6 +65,7 @@ def test_replay_matches_reference(name: str, variant: list[str]) -> None:
             assert out.event_time_s == pytest.approx(cells.event_time_s[i], rel=1e-9, abs=1e-9), i
         assert out.affected == tuple(np.flatnonzero(cells.affected[i])), i
         assert out.runs_started == cells.runs_started[i], i
+        assert out.runs_degraded == cells.runs_degraded[i], i
         assert out.runs_abandoned == cells.runs_abandoned[i], i
         assert out.mean_plan_age_s == pytest.approx(cells.mean_plan_age_s[i], rel=1e-8), i
 

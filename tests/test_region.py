@@ -345,6 +345,7 @@ def synthetic(n: int, p: float, n_w: float, seed: int = 3) -> RegionResults:
         affected_weight=np.ones(n),
         mean_plan_age_s=np.zeros(n),
         runs_started=np.zeros(n, np.int64),
+        runs_degraded=np.zeros(n, np.int64),
         runs_abandoned=np.zeros(n, np.int64),
         window_s=np.full(n, 1.0),
         observed_s=np.full(n, 1.0),
