@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.stats
 
-from riskmc.config import Config
+from riskmc.config import KEYS, Config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
 from riskmc.params import concat, sample_block
 from riskmc.rare import (
@@ -103,6 +103,9 @@ def _override(config: Config, key: str, value: float) -> Config:
 
 def _current_value(config: Config, key: str) -> float:
     """The key's plain value in the configuration (the centre of the default grid)."""
+    spec = KEYS.get(key)
+    if spec is not None and spec.kind != "number":
+        raise CalibrationError(f"--param {key}: is a {spec.kind} key; calibrate a real-valued key")
     flat = config.flat()
     if key not in flat:
         raise CalibrationError(f"--param {key}: not a key of this configuration")
@@ -168,9 +171,8 @@ def calibrate(
     if (low is None or high is None) and not v > 0:
         raise CalibrationError(f"--param {key}: the configuration's value is {v:g}; give --low and --high")
     low = v / 1000.0 if low is None else low
-    high = v * 1000.0 if high is None else high
-    if key.endswith("prob"):
-        high = min(high, 0.5)
+    if high is None:
+        high = min(v * 1000.0, 0.5) if key.endswith("prob") else v * 1000.0
     if not 0 < low < high:
         raise CalibrationError(f"the grid needs 0 < --low < --high, got {low:g} and {high:g}")
     trials = config.trials if trials is None else trials

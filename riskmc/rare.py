@@ -551,7 +551,8 @@ def run_adaptive(
         if n >= limit:
             stopped_by = "max-trials" if target_rel_err is not None else "trials"
             break
-        k = min(MAX_CHUNK_BLOCKS, -(-(limit - n) // BLOCK_TRIALS))
+        # one block first (to time it), then up to MAX_CHUNK_BLOCKS between looks at the clock
+        k = min(MAX_CHUNK_BLOCKS if per_block_s is not None else 1, -(-(limit - n) // BLOCK_TRIALS))
         if target_rel_err is not None and math.isfinite(rel_err) and n > 0:
             needed = n * (rel_err / target_rel_err) ** 2 - n  # trials still needed, by 1/sqrt(n)
             k = min(k, max(1, math.ceil(needed / BLOCK_TRIALS)))
