@@ -36,7 +36,9 @@ from typer.core import TyperGroup
 
 from riskmc import __version__
 from riskmc import compare as cmp
+from riskmc import execute as exe
 from riskmc import explain as ex
+from riskmc import outer as outer_mod
 from riskmc import plot as plots
 from riskmc import sensitivity as sens
 from riskmc import sweep as sw
@@ -915,7 +917,30 @@ WorkersOption = Annotated[
         "--workers",
         min=1,
         metavar="N",
-        help="Processes running points in parallel (results are identical). (default: all cores)",
+        help="Local processes running points in parallel (results are identical). Not with --scheduler. "
+        "(default: all cores)",
+        show_default=False,
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Run the points on an existing dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (results are "
+        "identical; needs pip install 'riskmc\\[dask]' here and riskmc on the workers). Not with --workers.",
+        show_default=False,
+    ),
+]
+OuterOption = Annotated[
+    int | None,
+    typer.Option(
+        "--outer",
+        min=1,
+        metavar="N",
+        help="Nested uncertainty: N Latin-hypercube draws of the parameters given as distribution tables, "
+        "each run on the same trials and seed; one row per draw plus a summary (5th/50th/95th "
+        "percentiles, mean Monte Carlo half-width). Not with --grid/--lhs.",
         show_default=False,
     ),
 ]
@@ -932,8 +957,8 @@ SweepOutOption = Annotated[
         "--out",
         metavar="PATH",
         help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
-        "given with a trailing /) gets <scenario name>_sweep.* inside. "
-        "(default: results/<scenario name>_sweep)",
+        "given with a trailing /) gets <scenario name>_sweep.* (_outer.* with --outer) inside; --outer "
+        "adds <PATH>_summary.*. (default: results/<scenario name>_sweep or _outer)",
         show_default=False,
     ),
 ]
@@ -1015,6 +1040,77 @@ def print_sweep_summary(
         print(f"{'wrote' if i == 0 else '':<9}{path}")
 
 
+def print_outer_summary(
+    name: str,
+    summary: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    trials: int,
+    seed: int,
+    ran: int,
+    reused: int,
+    elapsed_s: float,
+    written: Sequence[Path],
+) -> None:
+    """The --outer summary on stdout: per estimate, its percentiles over the draws and the mean
+    Monte Carlo half-width within a draw."""
+    draws = int(summary[0]["draws"]) if summary else 0
+    print(
+        f"outer {name}: {draws} draws of {', '.join(keys)} x {trials:,} trials (seed {seed}), the same "
+        f"trials at every draw; {ran} run, {reused} reused"
+    )
+    headers = ("estimate", "p05", "p50", "p95", "MC half-width (mean)")
+    table = [
+        (
+            str(row["estimate"]),
+            *(_cell(row[c]) for c in ("p05", "p50", "p95", "mc_half_width_mean")),
+        )
+        for row in summary
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"elapsed  {elapsed_s:.2f} s")
+    for i, path in enumerate(written):
+        print(f"{'wrote' if i == 0 else '':<9}{path}")
+
+
+def _outer_points(
+    cfg: Config,
+    outer: int,
+    seed: int,
+    grid: Sequence[str] | None,
+    lhs: int | None,
+    ranges: Sequence[str] | None,
+    sobol: bool,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The --outer draws and their keys, or a CliError."""
+    if grid or lhs is not None or ranges or sobol:
+        raise CliError(
+            "--outer excludes --grid/--lhs/--range/--sobol: it draws the configuration's own distribution "
+            "parameters (fix other keys with --set, one sweep per setting)"
+        )
+    try:
+        points = outer_mod.outer_points(cfg, outer, seed)
+    except outer_mod.OuterError as e:
+        raise CliError(f"--outer: {e}") from None
+    return points, [p.key for p in outer_mod.outer_parameters(cfg)]
+
+
+def _executor(workers: int | None, scheduler: str | None) -> exe.LocalExecutor | exe.DaskExecutor:
+    if scheduler is not None:
+        if workers is not None:
+            raise CliError(
+                "--workers and --scheduler exclude each other: with --scheduler the cluster's workers run "
+                "the points"
+            )
+        try:
+            return exe.DaskExecutor(scheduler)
+        except exe.ExecutorError as e:
+            raise CliError(f"--scheduler {scheduler!r}: {e}") from None
+    return exe.LocalExecutor(workers if workers is not None else max(1, os.cpu_count() or 1))
+
+
 @app.command()
 def sweep(
     config: ConfigArgument,
@@ -1022,10 +1118,12 @@ def sweep(
     lhs: LhsOption = None,
     ranges: RangeOption = None,
     sobol: SobolOption = False,
+    outer: OuterOption = None,
     trials: TrialsOption = None,
     seed: SeedOption = None,
     overrides: SetOption = None,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: SweepOutOption = None,
     fmt: FormatOption = TableFormat.both,
     chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
@@ -1037,50 +1135,62 @@ def sweep(
     Every point runs on the same trials and seed (common random numbers).  The output is
     rewritten (atomically) as each point finishes, so an interrupted sweep leaves a valid
     table, and --resume skips the points already in it (same config_hash, seed and trials).
+
+    --outer N instead draws the parameters given as distribution tables N times (nested
+    uncertainty): one row per draw, and a summary of each estimate over the draws.
     """
     cfg = load_scenario(config, overrides or [])
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
-    points, keys = _sweep_points(grid, lhs, ranges, sobol, s)
-    base, paths = output_base(out, f"{cfg.name}_sweep", fmt.formats)
+    executor = _executor(workers, scheduler)
+    if outer is not None:
+        points, keys = _outer_points(cfg, outer, s, grid, lhs, ranges, sobol)
+        index_column, kind = "outer", "outer"
+    else:
+        points, keys = _sweep_points(grid, lhs, ranges, sobol, s)
+        index_column, kind = "point", "sweep"
+    base, paths = output_base(out, f"{cfg.name}_{kind}", fmt.formats)
+    summary_base = paths[0].with_name(f"{paths[0].stem}_summary.csv")
+    if outer is not None:
+        for path in table_paths(summary_base, fmt.formats):
+            _check_writable(path, "--out")
     existing = _read_existing(paths) if resume else []
-    n_workers = workers if workers is not None else max(1, os.cpu_count() or 1)
-    done: dict[int, dict[str, object]] = {}
+    plan = sw.plan_sweep(
+        cfg, points, n, s, chunk_trials=chunk_trials, existing=existing, index_column=index_column
+    )
+    done: dict[int, dict[str, object]] = dict(plan.reused)
     ran = 0
     written: list[Path] = []
-
-    def reused(row: dict[str, object]) -> None:
-        done[int(str(row["point"]))] = row
 
     def finished(row: dict[str, object]) -> None:
         nonlocal ran, written
         ran += 1
-        done[int(str(row["point"]))] = row
+        done[int(str(row[index_column]))] = row
         written = save_table([done[i] for i in sorted(done)], base, fmt.formats)
 
+    skipped = f" ({len(plan.reused)} resumed, skipped)" if plan.reused else ""
     start = time.perf_counter()
     try:
-        with trial_progress(len(points), f"{cfg.name} sweep", unit="points") as progress:
-            rows = sw.run_sweep(
-                cfg,
-                points,
-                n,
-                s,
-                workers=n_workers,
-                progress=progress,
-                on_row=finished,
-                chunk_trials=chunk_trials,
-                existing=existing,
-                on_reused=reused,
-            )
+        with executor:
+            with trial_progress(len(plan.tasks), f"{cfg.name} {kind}{skipped}", unit="points") as progress:
+                rows = sw.run_plan(plan, executor, progress, finished)
+    except exe.ExecutorError as e:
+        kept = f"; {ran} finished point(s) are in {base} (--resume continues)" if ran else ""
+        raise CliError(f"--scheduler {scheduler!r}: {e}{kept}") from None
     except KeyboardInterrupt:
         kept = f"{ran} finished point(s) are in {base}" if ran else "no point finished; nothing was written"
         raise CliError(f"interrupted (Ctrl-C); {kept} (--resume continues)", EXIT_INTERRUPTED) from None
     elapsed = time.perf_counter() - start
     if not written or ran == 0:
         written = save_table(rows, base, fmt.formats)
+    if outer is None:
+        if not quiet:
+            print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
+        return
+    summary = outer_mod.outer_summary(rows, keys)
+    written += save_table(summary, summary_base, fmt.formats)
     if not quiet:
-        print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
+        print_outer_summary(cfg.name, summary, keys, n, s, ran, len(plan.reused), elapsed, written)
 
 
 SensitivityRangeOption = Annotated[

@@ -1,48 +1,229 @@
-"""A tiny pluggable executor: apply a function to items, in this process or in a pool.
+"""Pluggable executors: apply a function to items in this process, a local pool, or Dask.
 
-``map_points(fn, items, workers)`` yields ``(index, fn(items[index]))`` pairs.  With one
-worker it runs in this process, in order; with more it uses a
-:class:`concurrent.futures.ProcessPoolExecutor` with the *spawn* start method (no fork
-after polars' or numpy's threads have started) and yields in completion order.  ``fn``
-and the items must be picklable: a top-level function and plain data.  Results do not
-depend on the worker count as long as ``fn`` is deterministic in its item (every riskmc
-random stream depends only on the seed and the trial).
+An *executor* has one method, ``map(fn, items)``, yielding ``(index, fn(items[index]))``
+pairs (in completion order when it runs items in parallel), and is a context manager that
+holds its resources (a pool, a cluster connection) between ``__enter__`` and ``__exit__``.
+``fn`` and the items must be picklable: a top-level function and plain data.  Results do
+not depend on the executor as long as ``fn`` is deterministic in its item (every riskmc
+random stream depends only on the seed and the trial, see :mod:`riskmc.streams`).
+
+* :class:`LocalExecutor` (``workers`` 1: in this process, in order; more: a
+  :class:`concurrent.futures.ProcessPoolExecutor` with the *spawn* start method, so there
+  is no fork after polars' or numpy's threads have started).
+* :class:`DaskExecutor`: the workers of an existing ``dask.distributed`` cluster, reached
+  at its scheduler address.  Dask is an optional extra (``pip install 'riskmc[dask]'``)
+  imported only here, only when such an executor is used: the rest of riskmc needs none
+  of it.  The cluster's workers must be able to import the same riskmc version.
+
+:func:`map_points` is the one-call form for local work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["map_points"]
+__all__ = [
+    "DASK_INSTALL_HINT",
+    "DaskExecutor",
+    "Executor",
+    "ExecutorError",
+    "LocalExecutor",
+    "make_executor",
+    "map_points",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: What to run when dask is missing.
+DASK_INSTALL_HINT = "pip install 'riskmc[dask]'"
+
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot run at all (dask missing, scheduler unreachable); one line."""
+
+
+class Executor(Protocol):
+    """What :func:`riskmc.sweep.run_sweep` needs from a backend."""
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """``(index, fn(items[index]))`` for every item, in any order."""
+        ...
+
+    def describe(self) -> str:
+        """Where the work runs, for messages ("2 local processes", "dask at tcp://...")."""
+        ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+# -- local processes -------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """``workers`` 1: in this process, in order; more: a pool of spawned processes.
+
+    The pool is created per :meth:`map` call with ``min(workers, len(items))`` processes
+    (no process is started for zero or one item).
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+
+    def describe(self) -> str:
+        return "this process" if self.workers == 1 else f"{self.workers} local processes"
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """An exception in ``fn`` (or closing the iterator early, or Ctrl-C) cancels the
+        items not yet started and re-raises."""
+        if self.workers == 1 or len(items) <= 1:
+            for i, item in enumerate(items):
+                yield i, fn(item)
+            return
+        context = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=context)
+        try:
+            pending: dict[Future[R], int] = {executor.submit(fn, item): i for i, item in enumerate(items)}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: pending[f]):
+                    index = pending.pop(future)
+                    yield index, future.result()
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
 
 def map_points(fn: Callable[[T], R], items: Sequence[T], workers: int = 1) -> Iterator[tuple[int, R]]:
     """``(index, fn(item))`` for every item: in order with ``workers`` 1, else in completion
-    order from a process pool of ``min(workers, len(items))`` spawned processes.
+    order from a process pool of ``min(workers, len(items))`` spawned processes."""
+    return LocalExecutor(workers).map(fn, items)
 
-    An exception in ``fn`` (or closing the iterator early, or Ctrl-C) cancels the items
-    not yet started and re-raises.
-    """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers == 1 or len(items) <= 1:
-        for i, item in enumerate(items):
-            yield i, fn(item)
-        return
-    context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context)
+
+# -- Dask ------------------------------------------------------------------------------------------
+
+
+def _import_distributed() -> Any:
+    """The ``distributed`` module, or an ExecutorError telling how to install it."""
     try:
-        pending: dict[Future[R], int] = {executor.submit(fn, item): i for i, item in enumerate(items)}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: pending[f]):
-                index = pending.pop(future)
-                yield index, future.result()
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        import distributed
+    except ImportError:
+        raise ExecutorError(
+            f"dask.distributed is not installed; it is an optional extra: {DASK_INSTALL_HINT}"
+        ) from None
+    return distributed
+
+
+def _is_cluster_failure(error: BaseException) -> bool:
+    """Whether ``error`` is Dask's (a worker died, the task or connection was lost), not the
+    task's own exception (which Dask re-raises with its original type)."""
+    return isinstance(error, CancelledError | asyncio.CancelledError) or type(error).__module__.startswith(
+        ("distributed.", "dask.")
+    )
+
+
+class DaskExecutor:
+    """The workers of an existing dask.distributed cluster (``Client(address)``).
+
+    Every item is one task, submitted with ``pure=False`` (never deduplicated or served
+    from a cache: each is a fresh call) and collected with ``as_completed``.  The client is
+    opened in ``__enter__`` (so an unreachable scheduler fails before anything runs) and
+    closed in ``__exit__``; the cluster itself is left running.  Closing the iterator early
+    cancels the tasks not yet finished.
+    """
+
+    def __init__(self, address: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+        if not address.strip():
+            raise ExecutorError("the scheduler address is empty (e.g. tcp://127.0.0.1:8786)")
+        self.address = address.strip()
+        self.connect_timeout_s = connect_timeout_s
+        self._client: Any = None
+
+    def describe(self) -> str:
+        return f"the dask cluster at {self.address}"
+
+    def __enter__(self) -> DaskExecutor:
+        if self._client is None:
+            self._client = self._connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _connect(self) -> Any:
+        distributed = _import_distributed()
+        try:
+            return distributed.Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
+        except (OSError, TimeoutError, ValueError, TypeError) as e:
+            text = " ".join(str(e).split()) or type(e).__name__
+            raise ExecutorError(f"cannot connect to the dask scheduler at {self.address}: {text}") from None
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        if not items:
+            return
+        own = self._client is None
+        client = self._connect() if own else self._client
+        distributed = _import_distributed()
+        futures: list[Any] = []
+        try:
+            futures = [client.submit(fn, item, pure=False) for item in items]
+            index = {future.key: i for i, future in enumerate(futures)}
+            for future in distributed.as_completed(futures, loop=client.loop):
+                try:
+                    result = future.result()
+                except Exception as e:
+                    if _is_cluster_failure(e):
+                        text = " ".join(str(e).split())
+                        raise ExecutorError(
+                            f"the dask cluster at {self.address} failed: {type(e).__name__}"
+                            + (f": {text}" if text else "")
+                        ) from e
+                    raise  # the task's own exception, as raised in the worker
+                yield index[future.key], result
+        finally:
+            unfinished = [f for f in futures if not f.done()]
+            if unfinished:
+                client.cancel(unfinished)
+            if own:
+                client.close()
+
+
+def make_executor(workers: int = 1, scheduler: str | None = None) -> LocalExecutor | DaskExecutor:
+    """A :class:`DaskExecutor` for ``scheduler`` if given, else a :class:`LocalExecutor`."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    return LocalExecutor(workers)

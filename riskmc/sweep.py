@@ -10,10 +10,13 @@ is a :class:`~riskmc.config.ConfigError` naming the key, raised before anything 
 * :func:`lhs_points`: ``n`` points of a Latin hypercube or a scrambled Sobol' sequence over
   ``KEY=LO:HI[:log]`` ranges, seeded through a :class:`numpy.random.SeedSequence` (never
   numpy's global state); count keys are rounded to integers.
-* :func:`run_sweep`: every point with the SAME seed and trials, so that the same trial sees
-  the same random inputs at every point (common random numbers): differences between
-  points are differences of the parameters, not of the noise.  One results row per point
-  (the row of ``riskmc run``, plus ``point``, the swept keys and ``config_hash``).
+* :func:`run_sweep` (:func:`plan_sweep`, then :func:`run_plan`): every point with the SAME
+  seed and trials, so that the same trial sees the same random inputs at every point
+  (common random numbers): differences between points are differences of the parameters,
+  not of the noise.  One results row per point (the row of ``riskmc run``, plus ``point``,
+  the swept keys and ``config_hash``).  The points run on an executor of
+  :mod:`riskmc.execute` (this process, local processes, or a Dask cluster); the rows do not
+  depend on which.  :mod:`riskmc.outer` makes the points of ``--outer`` (nested uncertainty).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from riskmc.config import KEYS, Config, parse_config, parse_value
-from riskmc.execute import map_points
+from riskmc.execute import Executor, LocalExecutor
 from riskmc.region import run_region_scenario
 from riskmc.scenario import DEFAULT_CHUNK_TRIALS
 
@@ -39,12 +42,15 @@ __all__ = [
     "METHODS",
     "Point",
     "SweepError",
+    "SweepPlan",
     "grid_points",
     "lhs_points",
     "parse_grid",
     "parse_range",
+    "plan_sweep",
     "point_config",
     "point_overrides",
+    "run_plan",
     "run_sweep",
 ]
 
@@ -262,13 +268,14 @@ class _Task:
     trials: int
     seed: int
     chunk_trials: int
+    index_column: str = "point"
 
 
 def _run_task(task: _Task) -> dict[str, object]:
-    """Run one point (top level, so that a spawned worker can unpickle it)."""
+    """Run one point (top level, so that a spawned process or a Dask worker can unpickle it)."""
     config = parse_config(task.raw, task.source)
     run = run_region_scenario(config, trials=task.trials, seed=task.seed, chunk_trials=task.chunk_trials)
-    row: dict[str, object] = {"point": task.index}
+    row: dict[str, object] = {task.index_column: task.index}
     body = run.row()
     for key, value in task.point.items():
         if key not in body:
@@ -287,6 +294,69 @@ def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int] | None:
         return None
 
 
+@dataclass
+class SweepPlan:
+    """What a sweep will do: the rows reused from an earlier run (point index -> row) and
+    the points still to run.  ``len(plan.tasks)`` is the work left (the progress total)."""
+
+    n_points: int
+    reused: dict[int, dict[str, object]]
+    tasks: list[_Task]
+    index_column: str = "point"
+
+
+def plan_sweep(
+    config: Config,
+    points: Sequence[Mapping[str, Any]],
+    trials: int,
+    seed: int,
+    *,
+    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
+    existing: Sequence[Mapping[str, Any]] = (),
+    index_column: str = "point",
+) -> SweepPlan:
+    """Build (and validate) every point's configuration before anything runs, and split the
+    points into those an ``existing`` row (same ``config_hash``, ``seed`` and ``trials``)
+    already answers and those to run."""
+    configs = [point_config(config, p) for p in points]
+    reuse: dict[tuple[str, int, int], Mapping[str, Any]] = {}
+    for row in existing:
+        key = _done_key(row)
+        if key is not None:
+            reuse.setdefault(key, row)
+    reused: dict[int, dict[str, object]] = {}
+    tasks: list[_Task] = []
+    for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
+        h = cfg.hash()
+        old = reuse.get((h, seed, trials))
+        if old is not None:
+            reused[i] = {**dict(old), index_column: i}
+            continue
+        tasks.append(_Task(i, dict(point), cfg.raw, cfg.source, h, trials, seed, chunk_trials, index_column))
+    return SweepPlan(len(points), reused, tasks, index_column)
+
+
+def run_plan(
+    plan: SweepPlan,
+    executor: Executor | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_row: Callable[[dict[str, object]], None] | None = None,
+) -> list[dict[str, object]]:
+    """Run the plan's points on ``executor`` (default: this process); every row, reused and
+    new, in point order.  ``on_row(row)`` and ``progress(1)`` are called as each point that
+    runs finishes (completion order); reused points do not tick the progress, so its total
+    and rate (the ETA) count only the work that actually runs."""
+    rows: dict[int, dict[str, object]] = dict(plan.reused)
+    tasks = plan.tasks
+    for j, row in (executor or LocalExecutor(1)).map(_run_task, tasks):
+        rows[tasks[j].index] = row
+        if on_row is not None:
+            on_row(row)
+        if progress is not None:
+            progress(1)
+    return [rows[i] for i in sorted(rows)]
+
+
 def run_sweep(
     config: Config,
     points: Sequence[Mapping[str, Any]],
@@ -299,39 +369,28 @@ def run_sweep(
     chunk_trials: int = DEFAULT_CHUNK_TRIALS,
     existing: Sequence[Mapping[str, Any]] = (),
     on_reused: Callable[[dict[str, object]], None] | None = None,
+    executor: Executor | None = None,
+    index_column: str = "point",
 ) -> list[dict[str, object]]:
     """Run every point with the same ``trials`` and ``seed``; the rows, in point order.
 
-    Every point's configuration is built (and validated) before the first one runs.
-    ``existing`` rows (of an earlier run of the sweep) whose ``config_hash``, ``seed`` and
-    ``trials`` match a point are reused for it instead of running it again (``--resume``).
-    ``on_row(row)`` is called as each point that runs finishes (in completion order),
-    ``on_reused(row)`` for each reused row (before anything runs), and ``progress(1)`` for
-    each point, reused ones first.
+    :func:`plan_sweep` then :func:`run_plan`: every point's configuration is built (and
+    validated) before the first one runs; ``existing`` rows whose ``config_hash``, ``seed``
+    and ``trials`` match a point are reused for it (``--resume``), ``on_reused(row)`` being
+    called for each before anything runs.  The points run on ``executor`` if given, else on
+    ``workers`` local processes (:class:`~riskmc.execute.LocalExecutor`); the results do not
+    depend on which.  ``progress(1)`` ticks once per point that runs (not for reused ones).
     """
-    configs = [point_config(config, p) for p in points]
-    reuse: dict[tuple[str, int, int], Mapping[str, Any]] = {}
-    for row in existing:
-        key = _done_key(row)
-        if key is not None:
-            reuse.setdefault(key, row)
-    rows: dict[int, dict[str, object]] = {}
-    tasks: list[_Task] = []
-    for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
-        h = cfg.hash()
-        old = reuse.get((h, seed, trials))
-        if old is not None:
-            rows[i] = {**dict(old), "point": i}
-            if on_reused is not None:
-                on_reused(rows[i])
-            if progress is not None:
-                progress(1)
-            continue
-        tasks.append(_Task(i, dict(point), cfg.raw, cfg.source, h, trials, seed, chunk_trials))
-    for j, row in map_points(_run_task, tasks, workers):
-        rows[tasks[j].index] = row
-        if on_row is not None:
-            on_row(row)
-        if progress is not None:
-            progress(1)
-    return [rows[i] for i in sorted(rows)]
+    plan = plan_sweep(
+        config,
+        points,
+        trials,
+        seed,
+        chunk_trials=chunk_trials,
+        existing=existing,
+        index_column=index_column,
+    )
+    if on_reused is not None:
+        for i in sorted(plan.reused):
+            on_reused(plan.reused[i])
+    return run_plan(plan, executor or LocalExecutor(workers), progress, on_row)

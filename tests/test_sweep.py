@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,8 @@ def test_resume_skips_finished_points(serial_rows: list[dict[str, object]]) -> N
         small(), points, TRIALS, SEED, on_row=ran.append, progress=ticks.append, existing=serial_rows
     )
     assert sorted(int(str(r["point"])) for r in ran) == [6, 7]
-    assert len(rows) == 8 and sum(ticks) == 8
+    # Progress ticks only for the points that run: reused ones are not work (nor in the ETA).
+    assert len(rows) == 8 and ticks == [1, 1]
     assert rows[4]["p_cell_window"] == serial_rows[4]["p_cell_window"]
     # Another seed or trial count is another result: nothing is reused.
     ran.clear()
@@ -230,6 +232,32 @@ def test_cli_writes_one_row_per_point(config_file: Path, tmp_path: Path) -> None
     assert read_table(out.with_suffix(".csv")).equals(table)
 
 
+def test_cli_progress_counts_only_the_points_that_run(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --resume, the bar's total (and so its rate and ETA) is the points left to run;
+    the resumed ones are named in its description as skipped."""
+    import riskmc.cli as cli
+
+    bars: list[tuple[int, str, list[int]]] = []
+
+    @contextmanager
+    def recording(total: int, description: str, unit: str = "trials") -> Iterator[Callable[[int], None]]:
+        ticks: list[int] = []
+        bars.append((total, description, ticks))
+        yield ticks.append
+
+    monkeypatch.setattr(cli, "trial_progress", recording)
+    out = tmp_path / "p"
+    common = ["sweep", config_file, "--trials", TRIALS, "--out", out, "--workers", 1, "-q", "--format", "csv"]
+    assert invoke([*common, "--grid", "degraded.prob=0.02,0.05"]).exit_code == 0
+    result = invoke([*common, "--grid", "degraded.prob=0.02,0.05,0.08", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert [(total, ticks) for total, _, ticks in bars] == [(2, [1, 1]), (1, [1])]
+    assert "2 resumed, skipped" in bars[1][1] and "skipped" not in bars[0][1]
+    assert read_table(out.with_suffix(".csv"))["point"].to_list() == [0, 1, 2]
+
+
 def test_cli_lhs(config_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "l"
     design = ["--lhs", 3, "--range", "degraded.prob=0.01:0.1:log"]
@@ -270,16 +298,16 @@ def test_cli_ctrl_c_keeps_finished_points(
 ) -> None:
     import riskmc.sweep as sw
 
-    real = sw.run_sweep
+    real = sw.run_plan
 
-    def interrupted(*args: Any, on_row: Any = None, **kwargs: Any) -> list[dict[str, object]]:
+    def interrupted(plan: Any, executor: Any, progress: Any, on_row: Any) -> list[dict[str, object]]:
         def first_then_stop(row: dict[str, object]) -> None:
             on_row(row)
             raise KeyboardInterrupt
 
-        return real(*args, on_row=first_then_stop, **kwargs)
+        return real(plan, executor, progress, first_then_stop)
 
-    monkeypatch.setattr(sw, "run_sweep", interrupted)
+    monkeypatch.setattr(sw, "run_plan", interrupted)
     out = tmp_path / "c"
     grid = ["--grid", "degraded.prob=0.02,0.05"]
     result = invoke(["sweep", config_file, *grid, "--trials", TRIALS, "--out", out, "--workers", 1])
