@@ -34,7 +34,8 @@ import polars as pl
 import typer
 from typer.core import TyperGroup
 
-from riskmc import __version__
+from riskmc import __version__, rare
+from riskmc import calibrate as cal
 from riskmc import compare as cmp
 from riskmc import execute as exe
 from riskmc import explain as ex
@@ -271,6 +272,75 @@ ExceedanceOption = Annotated[
 ]
 
 
+class Estimator(StrEnum):
+    """``--estimator``: how p_cell_window (and the estimates resting on it) is estimated."""
+
+    auto = "auto"
+    naive = "naive"
+    importance = "is"
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a number > 0, got {value}")
+    return value
+
+
+EstimatorOption = Annotated[
+    Estimator,
+    typer.Option(
+        "--estimator",
+        case_sensitive=False,
+        help="naive: plain Monte Carlo over every cell of each region-window; is: importance "
+        "sampling on degraded runs (cell 0 of each window; region estimates by exchangeable cells; "
+        "README: rare events); auto: is when a pilot run expects fewer than "
+        f"{rare.AUTO_IS_BELOW:g} degraded runs per cell-window, else naive.",
+    ),
+]
+TargetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--target-rel-err",
+        metavar="X",
+        callback=_positive,
+        help="Add blocks of 1,000 trials until p_cell_window's CI half-width / estimate <= X with at "
+        "least --min-hits events (or until --max-seconds / --max-trials).",
+        show_default=False,
+    ),
+]
+MaxSecondsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-seconds",
+        metavar="S",
+        callback=_positive,
+        help=f"With --target-rel-err: stop after about S seconds. (default: {rare.DEFAULT_MAX_SECONDS:g})",
+        show_default=False,
+    ),
+]
+MaxTrialsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-trials",
+        min=1,
+        metavar="N",
+        help=f"With --target-rel-err: stop after N trials. (default: {rare.DEFAULT_MAX_TRIALS:,})",
+        show_default=False,
+    ),
+]
+MinHitsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-hits",
+        min=1,
+        metavar="N",
+        help=f"With --target-rel-err: events needed before the target may stop the run. "
+        f"(default: {rare.DEFAULT_MIN_HITS})",
+        show_default=False,
+    ),
+]
+
+
 # -- shared steps --------------------------------------------------------------------------------
 
 
@@ -396,6 +466,34 @@ def trial_progress(
         yield lambda n: progress.advance(task, n)
 
 
+@contextmanager
+def target_progress(description: str, target: float) -> Iterator[Callable[[int, float], None] | None]:
+    """A progress callback (trials added, current relative error) for a run with a stopping
+    rule: trials so far, the relative error against the target, elapsed time (the total is
+    not known in advance).  Only when stderr is a terminal."""
+    if not _stderr_is_terminal():
+        yield None
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,.0f} trials"),
+        TextColumn("rel_err {task.fields[rel_err]} (target " + format_number(target) + ")"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
+        task = progress.add_task(escape(description), total=None, rel_err="-")
+        yield lambda n, rel: progress.update(task, advance=n, rel_err=format_number(rel, 3))
+
+
 # -- summaries -----------------------------------------------------------------------------------
 
 
@@ -465,12 +563,16 @@ def print_compare_summary(
         print(f"{'wrote' if i == 0 else '':<9}{path}")
 
 
-def print_summary(result: ScenarioResult, written: Sequence[Path]) -> None:
-    """A short plain-text summary of one run on stdout."""
+def print_summary(
+    result: ScenarioResult, written: Sequence[Path], notes: Sequence[tuple[str, str]] = ()
+) -> None:
+    """A short plain-text summary of one run on stdout (``notes``: extra lines after the
+    counts, such as the estimator and why the run stopped)."""
     lines: list[tuple[str, str]] = [
         ("scenario", result.config.name),
         ("trials", f"{result.trials:,}  (seed {result.seed})"),
         ("events", f"{result.events:,}"),
+        *notes,
     ]
     lines += [(name, format_estimate(e)) for name, e in result.estimates.items()]
     rate = f"{result.trials / result.elapsed_s:,.0f} trials/s" if result.elapsed_s > 0 else "-"
@@ -525,12 +627,18 @@ def run(
     events: EventsOption = None,
     exceedance: ExceedanceOption = None,
     mitigations: RunMitigationOption = None,
+    estimator: EstimatorOption = Estimator.auto,
+    target_rel_err: TargetOption = None,
+    max_seconds: MaxSecondsOption = None,
+    max_trials: MaxTrialsOption = None,
+    min_hits: MinHitsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
 
     A trial is a region-window: region.cells cells observed for window.hours.  The row has
     the cell-level estimates (cell 0 of each region-window) and the region and year ones.
+    With --target-rel-err the run adds trials until p_cell_window is that precise.
     """
     cfg = load_scenario(config, overrides or [])
     names = _mitigation_names(mitigations)
@@ -539,6 +647,35 @@ def run(
             cfg = cmp.with_mitigations(cfg, names)
         except ConfigError as e:
             raise CliError(f"--mitigation: {e.problem}") from None
+    if target_rel_err is None:
+        for option, value in (
+            ("--max-seconds", max_seconds),
+            ("--max-trials", max_trials),
+            ("--min-hits", min_hits),
+        ):
+            if value is not None:
+                raise CliError(
+                    f"{option}: only with --target-rel-err (without it the run takes --trials trials)"
+                )
+    elif trials is not None:
+        raise CliError(
+            "--trials: not with --target-rel-err (the target decides; cap the trials with --max-trials)"
+        )
+    s_seed = cfg.seed if seed is None else seed
+    resolved: tuple[str, rare.Proposal | None] = ("naive", None)
+    if estimator is not Estimator.naive:
+        resolved = rare.resolve_estimator(cfg, s_seed, estimator.value)
+    if target_rel_err is not None or resolved[0] != "naive":
+        for option, path in (("--events", events), ("--exceedance", exceedance)):
+            if path is not None:
+                raise CliError(
+                    f"{option}: needs every cell of each region-window, which only the naive estimator "
+                    "without --target-rel-err simulates (add --estimator naive)"
+                )
+        _run_with_rule(
+            cfg, resolved, trials, s_seed, target_rel_err, max_seconds, max_trials, min_hits, out, fmt, quiet
+        )
+        return
     base, _ = output_base(out, cfg.name, fmt.formats)
     events_base = output_base(events, f"{cfg.name}_events", fmt.formats)[0] if events else None
     exceed_base = output_base(exceedance, f"{cfg.name}_exceedance", fmt.formats)[0] if exceedance else None
@@ -552,6 +689,63 @@ def run(
         written += save_table(exceedance_frame(result.results), exceed_base, fmt.formats, "--exceedance")
     if not quiet:
         print_summary(result.scenario, written)
+
+
+def _run_with_rule(
+    cfg: Config,
+    resolved: tuple[str, rare.Proposal | None],
+    trials: int | None,
+    seed: int,
+    target_rel_err: float | None,
+    max_seconds: float | None,
+    max_trials: int | None,
+    min_hits: int | None,
+    out: str | None,
+    fmt: TableFormat,
+    quiet: bool,
+) -> None:
+    """``riskmc run`` with importance sampling or a stopping rule (cell 0 of each window)."""
+    base, _ = output_base(out, cfg.name, fmt.formats)
+    kwargs: dict[str, Any] = {
+        "estimator": resolved[0],
+        "target_rel_err": target_rel_err,
+        "max_seconds": max_seconds,
+        "max_trials": trials if target_rel_err is None else max_trials,
+        "min_hits": rare.DEFAULT_MIN_HITS if min_hits is None else min_hits,
+        "seed": seed,
+        "resolved": resolved,
+    }
+    if target_rel_err is None:
+        n = cfg.trials if trials is None else trials
+        with trial_progress(n, cfg.name) as bar:
+            result = rare.run_adaptive(cfg, progress=(lambda k, _e: bar(k)) if bar else None, **kwargs)
+    else:
+        with target_progress(cfg.name, target_rel_err) as progress:
+            result = rare.run_adaptive(cfg, progress=progress, **kwargs)
+    written = save_table([result.row()], base, fmt.formats)
+    if quiet:
+        return
+    p = result.scenario.estimates["p_cell_window"]
+    rel_err, ess = p.rel_err, result.scenario.ess
+    method = "naive (plain Monte Carlo, cell 0 of each region-window)"
+    if result.proposal is not None:
+        method = f"{result.proposal.label}, pilot: {result.proposal.runs_per_window:.1f} runs per cell-window"
+    stop = {
+        "target": f"target reached: rel_err {format_number(rel_err, 3)} <= "
+        f"{format_number(target_rel_err or 0.0, 3)}, {result.scenario.events} >= {result.min_hits} events",
+        "max-seconds": "--max-seconds reached before the target",
+        "max-trials": "--max-trials reached before the target",
+        "trials": "the trials asked for",
+    }[result.stopped_by]
+    notes = [
+        ("estimator", method),
+        (
+            "ess",
+            f"{format_number(ess or 0.0)} (effective hits {format_number(result.effective_hits)})",
+        ),
+        ("stopped by", stop),
+    ]
+    print_summary(result.scenario, written, notes)
 
 
 MitigationOption = Annotated[
@@ -1258,6 +1452,113 @@ def sensitivity(
         print(f"  {row['output']:<22} {row['input']:<28} S1 {s1:<28} ST {st}")
     for path in written:
         print(f"wrote {path}")
+
+
+CalibrateOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path (suffix replaced by .csv/.parquet); the curve goes to PATH_curve.*. "
+        "(default: results/<scenario name>_calibration)",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def calibrate(
+    config: ConfigArgument,
+    param: Annotated[
+        str,
+        typer.Option("--param", metavar="KEY", help="The real-valued key to calibrate, e.g. degraded.prob."),
+    ],
+    observed_events: Annotated[
+        int,
+        typer.Option("--observed-events", min=1, metavar="N", help="Events observed over the exposure."),
+    ],
+    exposure_cell_hours: Annotated[
+        float,
+        typer.Option(
+            "--exposure-cell-hours",
+            metavar="X",
+            callback=_positive,
+            help="Cell-hours of operation over which they were observed (cells x hours).",
+        ),
+    ],
+    low: Annotated[
+        float | None,
+        typer.Option(
+            "--low",
+            metavar="V",
+            callback=_positive,
+            help="Grid's low end (default: value / 1000).",
+            show_default=False,
+        ),
+    ] = None,
+    high: Annotated[
+        float | None,
+        typer.Option(
+            "--high",
+            metavar="V",
+            callback=_positive,
+            help="Grid's high end (default: value x 1000, at most 0.5 for a probability).",
+            show_default=False,
+        ),
+    ] = None,
+    points: Annotated[
+        int, typer.Option("--points", min=3, metavar="N", help="Grid points (log-spaced).")
+    ] = cal.DEFAULT_POINTS,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    estimator: EstimatorOption = Estimator.auto,
+    out: CalibrateOutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    quiet: QuietOption = False,
+) -> None:
+    """Find the value of one parameter at which the expected events over an exposure equal
+    the observed count, with a 95% interval (exact Poisson for the count, widened by the
+    Monte Carlo error of the curve)."""
+    cfg = load_scenario(config, overrides or [])
+    base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
+    curve_base = base.with_name(base.name + "_curve")
+    try:
+        with trial_progress(points, f"calibrate {param}", "points") as progress:
+            result = cal.calibrate(
+                cfg,
+                param,
+                observed_events,
+                exposure_cell_hours,
+                low=low,
+                high=high,
+                points=points,
+                trials=trials,
+                seed=seed,
+                estimator=estimator.value,
+                progress=progress,
+            )
+    except cal.CalibrationError as e:
+        raise CliError(str(e)) from None
+    except ConfigError as e:
+        raise CliError(config_error_message(e)) from None
+    written = save_table([result.row()], base, fmt.formats)
+    written += save_table(result.curve, curve_base, fmt.formats)
+    if quiet:
+        return
+    v = result.value
+    lines = [
+        ("config", f"{cfg.name}  ({result.estimator} estimator, seed {result.seed})"),
+        ("trials", f"{result.trials:,} per grid point, {points} points"),
+        ("observed", f"{observed_events} event(s) over {format_number(exposure_cell_hours)} cell-hours"),
+        (param, format_estimate(v)),
+        ("elapsed", f"{result.elapsed_s:.1f} s"),
+    ]
+    for i, path in enumerate(written):
+        lines.append(("wrote" if i == 0 else "", str(path)))
+    width = max(len(label) for label, _ in lines) + 2
+    for label, text in lines:
+        print(f"{label:<{width}}{text}")
 
 
 @app.command()

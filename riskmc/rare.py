@@ -323,11 +323,23 @@ def estimate_sample(
         }
     else:
         sn = f"{label}: self-normalised ratio, delta-method t"
+
+        def per_hour(counts: np.ndarray) -> Estimate:
+            if not counts.any():  # no count at all: the ratio's interval would be [0, 0]
+                bound = est.poisson_rate(0, float(hours.sum())).confidence_interval.high
+                return Estimate(
+                    0.0,
+                    ConfidenceInterval(0.0, bound),
+                    f"{label}: none in the sample; exact Poisson bound on its exposure (approximate: "
+                    "the exposure was observed under the proposal)",
+                )
+            return _clip0(est.ratio(w * counts, w * hours, sn))
+
         cell = {
             "p_cell_window": p.estimate,
             "mean_plan_age_s": est.ratio(w * sample.mean_plan_age_s, w, sn),
-            "runs_per_hour": _clip0(est.ratio(w * sample.runs_started, w * hours, sn)),
-            "abandoned_runs_per_hour": _clip0(est.ratio(w * sample.runs_abandoned, w * hours, sn)),
+            "runs_per_hour": per_hour(sample.runs_started),
+            "abandoned_runs_per_hour": per_hour(sample.runs_abandoned),
         }
     region = _region_estimates(sample, p, label, seed, n_resamples)
     return SampleEstimates({**cell, **region}, p.ess, p.effective_hits, p.hits)
@@ -518,6 +530,7 @@ def run_adaptive(
     proportion_method: str = "wilson",
     progress: Callable[[int, float], None] | None = None,
     n_resamples: int = YEAR_RESAMPLES,
+    resolved: tuple[str, Proposal | None] | None = None,
 ) -> RareRun:
     """Simulate cell 0 of region-windows block by block until the stopping rule holds.
 
@@ -526,7 +539,8 @@ def run_adaptive(
     is at most the target and it has at least ``min_hits`` hits; or when ``max_trials``
     (default :data:`DEFAULT_MAX_TRIALS`) or ``max_seconds`` (default
     :data:`DEFAULT_MAX_SECONDS` with a target) is reached.  ``progress(trials_added,
-    rel_err)`` is called after each chunk.
+    rel_err)`` is called after each chunk.  ``resolved``: the result of
+    :func:`resolve_estimator` when the caller already has it (skips a second pilot).
     """
     seed = config.seed if seed is None else seed
     start = time.perf_counter()
@@ -539,7 +553,7 @@ def run_adaptive(
         max_seconds = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
     if limit < 1:
         raise ValueError("max_trials must be >= 1")
-    name, proposal = resolve_estimator(config, seed, estimator)
+    name, proposal = resolve_estimator(config, seed, estimator) if resolved is None else resolved
     parts: list[CellSample] = []
     stats: list[tuple[int, float, float]] = []
     sizes: list[int] = []
