@@ -1522,7 +1522,11 @@ def calibrate(
     Monte Carlo error of the curve)."""
     cfg = load_scenario(config, overrides or [])
     base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
-    curve_base = base.with_name(base.name + "_curve")
+    # the curve beside the row: <dir>/<name>_calibration_curve.*, or PATH_curve.* for --out PATH
+    curve_out = out
+    if out is not None and not (out.endswith(("/", os.sep)) or Path(out).is_dir()):
+        curve_out = str(Path(out).with_name(Path(out).stem + "_curve" + Path(out).suffix))
+    curve_base, _ = output_base(curve_out, f"{cfg.name}_calibration_curve", fmt.formats)
     try:
         with trial_progress(points, f"calibrate {param}", "points") as progress:
             result = cal.calibrate(

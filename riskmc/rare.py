@@ -174,14 +174,15 @@ def choose_proposal(config: Config, seed: int) -> Proposal:
 
 def resolve_estimator(config: Config, seed: int, requested: str) -> tuple[str, Proposal | None]:
     """The estimator to use and its proposal: ``auto`` picks ``is`` when the pilot's expected
-    degraded runs per cell-window is below :data:`AUTO_IS_BELOW`, else ``naive``."""
+    degraded runs per cell-window is positive and below :data:`AUTO_IS_BELOW`, else
+    ``naive`` (with no degraded run possible there is nothing to tilt)."""
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if requested == "naive":
         return "naive", None
     runs, degraded = _pilot(config, seed)
     proposal = Proposal(min(MAX_TILT, 1.0 / runs) if runs > 0 else MAX_TILT, runs)
-    if requested == "is" or degraded < AUTO_IS_BELOW:
+    if requested == "is" or 0.0 < degraded < AUTO_IS_BELOW:  # (nothing to tilt at p = 0)
         return "is", proposal
     return "naive", None
 

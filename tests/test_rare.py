@@ -152,6 +152,7 @@ def test_region_expectations_by_exchangeability_match_all_cells() -> None:
 
 def test_auto_picks_naive_when_degraded_runs_are_common_and_is_when_rare() -> None:
     assert resolve_estimator(stress_config(), 1, "auto")[0] == "naive"
+    assert resolve_estimator(stress_config(["degraded.prob=0"]), 1, "auto")[0] == "naive"  # nothing to tilt
     name, proposal = resolve_estimator(stress_config(["degraded.prob=1e-7"]), 1, "auto")
     assert name == "is" and proposal is not None and 0 < proposal.q <= rare.MAX_TILT
     assert proposal.q == pytest.approx(1.0 / proposal.runs_per_window)
