@@ -489,36 +489,6 @@ class RareRun:
         return row
 
 
-def _block_stats(sample: CellSample) -> tuple[int, float, float]:
-    """(hits, sum of w*H, sum of (w*H)^2) of a block's rows, for the stopping rule."""
-    y = sample.weight * sample.event
-    return int(np.count_nonzero(sample.event)), float(y.sum()), float(np.sum(y * y))
-
-
-def _rel_err_at(
-    stats: list[tuple[int, float, float]], trials: list[int], estimator: str, proportion_method: str
-) -> tuple[float, int]:
-    """(relative error of p_cell_window, hits) after the blocks in ``stats``: the same
-    interval the final estimate reports (Wilson; at the effective sample size when weighted)."""
-    n = int(sum(trials))
-    hits = sum(s[0] for s in stats)
-    if hits == 0:
-        return math.inf, 0
-    if estimator == "naive":
-        return est.proportion(hits, n, proportion_method).rel_err, hits
-    s1 = math.fsum(s[1] for s in stats)
-    s2 = math.fsum(s[2] for s in stats)
-    p = s1 / n
-    var = max(s2 - s1 * s1 / n, 0.0) / (n - 1) if n > 1 else math.inf
-    se2 = var / n
-    if se2 <= 0.0:
-        return 0.0, hits
-    if p >= 1.0:
-        return 1.96 * math.sqrt(se2) / p, hits
-    low, high = est._wilson(p, p * (1.0 - p) / se2)
-    return (high - low) / 2.0 / p, hits
-
-
 def run_adaptive(
     config: Config,
     *,
@@ -555,9 +525,8 @@ def run_adaptive(
     if limit < 1:
         raise ValueError("max_trials must be >= 1")
     name, proposal = resolve_estimator(config, seed, estimator) if resolved is None else resolved
+    label = proposal.label if proposal is not None else "naive"
     parts: list[CellSample] = []
-    stats: list[tuple[int, float, float]] = []
-    sizes: list[int] = []
     n, block = 0, 0
     per_block_s: float | None = None
     stopped_by = ""
@@ -583,15 +552,15 @@ def run_adaptive(
         per_block_s = elapsed / k if per_block_s is None else max(per_block_s * 0.5 + elapsed / k * 0.5, 1e-9)
         kept = 0
         for j in range(k):  # the rule, at each block boundary
-            rows = min(BLOCK_TRIALS, used - j * BLOCK_TRIALS)
-            if rows <= 0:
-                break
-            block_rows = part.take(slice(j * BLOCK_TRIALS, j * BLOCK_TRIALS + rows))
-            stats.append(_block_stats(block_rows))
-            sizes.append(rows)
-            kept = j * BLOCK_TRIALS + rows
-            rel_err, hits = _rel_err_at(stats, sizes, name, proportion_method)
-            if target_rel_err is not None and rel_err <= target_rel_err and hits >= min_hits:
+            kept = min(used, (j + 1) * BLOCK_TRIALS)
+            if target_rel_err is None:
+                continue
+            # the very estimate the run would report if it stopped here (O(n) per block)
+            p = p_cell_window(
+                CellSample.concat([*parts, part.take(slice(0, kept))]), name, label, proportion_method
+            )
+            rel_err = p.estimate.rel_err
+            if rel_err <= target_rel_err and p.hits >= min_hits:
                 stopped_by = "target"
                 break
         parts.append(part.take(slice(0, kept)))
