@@ -11,10 +11,12 @@ on a ``dask.distributed`` LocalCluster of as many single-threaded worker process
 largest worker count (started before the clock, as an existing cluster would be).
 
 The issue's target: 2 workers at least 1.8 times the points per second of 1 worker.  The
-rows of every run are checked to be identical (wall times aside).  Not part of the test
+rows of every run are checked to be identical (wall times aside).  With ``--repeat R`` the
+runs are interleaved R times and the best and median times are reported: other load on
+the machine only ever adds time, so the best is the figure least disturbed by it.  Not part of the test
 suite: run it by hand, on an otherwise idle machine,
 
-    python benchmarks/sweep.py [CONFIG] [--points N] [--trials T] [--workers 1,2] [--dask]
+    python benchmarks/sweep.py [CONFIG] [--points N] [--trials T] [--workers 1,2] [--repeat R] [--dask]
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ def same(a: Rows, b: Rows) -> bool:
     return strip == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in b]
 
 
+def steal_jiffies() -> int:
+    """CPU time the hypervisor gave to other guests (the 'steal' column of /proc/stat), or -1."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="configs/stress.toml")
@@ -53,6 +65,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000, help="trials per point")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved; medians reported")
     parser.add_argument("--dask", action="store_true", help="also on a dask LocalCluster")
     args = parser.parse_args()
     config = load_config(args.config)
@@ -60,32 +73,50 @@ def main() -> None:
     counts = [int(w) for w in args.workers.split(",")]
 
     run_sweep(config, points[:1], 1000, args.seed)  # warm-up in this process: imports, caches
-    load = os.getloadavg()[0]
-    design = f"{args.points} points x {args.trials:,} trials (seed {args.seed})"
+    design = f"{args.points} points x {args.trials:,} trials (seed {args.seed}), {args.repeat} round(s)"
     print(f"config                {args.config}: {design}")
-    print(f"machine               {os.cpu_count()} CPUs; load average {load:.2f} before the runs")
-    results: dict[str, tuple[float, Rows]] = {}
-    for w in counts:
-        label = f"{w} worker{'s' if w > 1 else ''}"
-        results[label] = timed(config, points, args.trials, args.seed, LocalExecutor(w))
-    if args.dask:
-        from distributed import LocalCluster
+    print(
+        f"machine               {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} before the runs"
+    )
+    steal = steal_jiffies()
+    seconds: dict[str, list[float]] = {}
+    per_point: dict[str, list[float]] = {}
+    reference: Rows | None = None
+    identical = True
 
-        n = max(counts)
-        cluster_options = {"processes": True, "threads_per_worker": 1, "dashboard_address": ":0"}
-        with LocalCluster(n_workers=n, **cluster_options) as cluster:
-            results[f"dask, {n} workers"] = timed(
-                config, points, args.trials, args.seed, DaskExecutor(cluster.scheduler_address)
-            )
+    def record(label: str, result: tuple[float, Rows]) -> None:
+        nonlocal reference, identical
+        wall, rows = result
+        seconds.setdefault(label, []).append(wall)
+        per_point.setdefault(label, []).append(statistics.mean(float(r["elapsed_s"]) for r in rows))  # type: ignore[arg-type]
+        reference = rows if reference is None else reference
+        identical = identical and same(rows, reference)
+        print(f"  round {len(seconds[label])}: {label:<16} {wall:6.1f} s", flush=True)
+
+    for _ in range(args.repeat):
+        for w in counts:
+            label = f"{w} worker{'s' if w > 1 else ''}"
+            record(label, timed(config, points, args.trials, args.seed, LocalExecutor(w)))
+        if args.dask:
+            from distributed import LocalCluster
+
+            n = max(counts)
+            options = {"processes": True, "threads_per_worker": 1, "dashboard_address": ":0"}
+            with LocalCluster(n_workers=n, **options) as cluster:
+                executor = DaskExecutor(cluster.scheduler_address)
+                record(f"dask, {n} workers", timed(config, points, args.trials, args.seed, executor))
+    steal_s = (steal_jiffies() - steal) / os.sysconf("SC_CLK_TCK") if steal >= 0 else float("nan")
     print(f"load average          {os.getloadavg()[0]:.2f} after the runs (riskmc uses one core per worker)")
-    first_label, (first_s, first_rows) = next(iter(results.items()))
-    for label, (seconds, rows) in results.items():
-        per_point = statistics.mean(float(r["elapsed_s"]) for r in rows)  # type: ignore[arg-type]
-        speedup = first_s / seconds
-        check = "identical rows" if same(rows, first_rows) else "ROWS DIFFER"
+    print(f"CPU time stolen       {steal_s:.1f} s by the hypervisor during the runs")
+    print(f"rows                  {'identical in every run' if identical else 'DIFFER between runs'}")
+    first = next(iter(seconds))
+    for label, walls in seconds.items():
+        best, median = min(walls), statistics.median(walls)
         print(
-            f"{label:<21} {args.points / seconds:.3f} points/s  ({seconds:.1f} s; {per_point:.2f} s "
-            f"per point in the worker; {speedup:.2f}x {first_label}; {check})"
+            f"{label:<21} {args.points / best:.3f} points/s best, {args.points / median:.3f} median  "
+            f"({best:.1f} s best, {median:.1f} s median; {min(seconds[first]) / best:.2f}x {first} best "
+            f"to best, {statistics.median(seconds[first]) / median:.2f}x median to median; "
+            f"{statistics.median(per_point[label]):.2f} s per point in the worker)"
         )
 
 
