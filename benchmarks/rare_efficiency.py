@@ -59,13 +59,12 @@ def main() -> None:
             f"{run.scenario.events:>5} {t_is:>6.1f} {naive_seconds_same_var:>21.3g} {gain:>10.3g}"
         )
         if target == args.targets[0]:
-            measured = run_adaptive(
-                config, estimator="naive", max_trials=args.naive_trials, seed=args.seed + 1
-            )
-            hits = measured.scenario.events
+            n = args.check_trials
+            measured = run_adaptive(config, estimator="naive", max_trials=n, seed=args.seed + 1)
+            m = measured.scenario.estimates["p_cell_window"]
             print(
-                f"{'':>9} plain run at this value: {hits} hits in {args.naive_trials} trials "
-                f"(p = {hits / args.naive_trials:.3g}; binomial variance used above)"
+                f"{'':>9} plain run at this value: {measured.scenario.events} hits in {n} trials, "
+                f"p = {m.estimate:.3g} [{m.confidence_interval.low:.3g}, {m.confidence_interval.high:.3g}]"
             )
 
 

@@ -37,6 +37,7 @@ from scipy.stats import qmc
 
 from riskmc.config import KEYS, Config, ConfigError
 from riskmc.distributions import DistSpec
+from riskmc.streams import Purpose
 
 __all__ = [
     "OUTER_PURPOSE",
@@ -52,10 +53,7 @@ __all__ = [
 ]
 
 #: The ``purpose`` element of the outer design's seed address ``(seed; 0, OUTER_PURPOSE)``.
-#: Kept here because :mod:`riskmc.streams` belongs to the core; chosen far from the values
-#: of :class:`riskmc.streams.Purpose` (tests/test_outer.py checks that none equals it), so no
-#: engine stream can coincide with it.
-OUTER_PURPOSE = 100
+OUTER_PURPOSE = int(Purpose.OUTER)
 
 #: The keys whose distributions are drawn at every use: their own tables are not outer
 #: parameters, only tables nested inside them are.

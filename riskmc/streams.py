@@ -34,6 +34,7 @@ class Purpose(IntEnum):
     REPAIR = 7  # outage durations
     REGION = 8  # region layer (cell counts and the like)
     PILOT = 9  # the seed of a pilot run (rare-event proposal), independent of the main trials
+    OUTER = 100  # the outer design of nested uncertainty (riskmc.outer)
 
 
 def key_id(key: str) -> int:
