@@ -528,6 +528,19 @@ def _with_ci(row: Mapping[str, Any], name: str) -> str:
     return f"{value} [{format_number(float(row[f'{name}_lo']))}, {format_number(float(row[f'{name}_hi']))}]"
 
 
+def print_table(
+    headers: Sequence[str], table: Sequence[Sequence[str]], elapsed_s: float, written: Sequence[Path]
+) -> None:
+    """Columns padded to their widest cell, then the elapsed time and the files written."""
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"elapsed  {elapsed_s:.2f} s")
+    for i, path in enumerate(written):
+        print(f"{'wrote' if i == 0 else '':<9}{path}")
+
+
 def print_compare_summary(
     name: str,
     rows: Sequence[Mapping[str, Any]],
@@ -548,19 +561,13 @@ def print_compare_summary(
         )
         for row in rows
     ]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
     level = f"{CONFIDENCE:.0%}"
     print(f"compare {name}: {len(rows)} scenarios x {trials:,} trials (seed {seed}), the same trials in each")
     print(
         f"[{level} CI; risk_ratio and plan_age_change_s paired with the baseline: "
         f"{cmp.RISK_RATIO_METHOD}, paired-t]"
     )
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    print(f"elapsed  {elapsed_s:.2f} s")
-    for i, path in enumerate(written):
-        print(f"{'wrote' if i == 0 else '':<9}{path}")
+    print_table(headers, table, elapsed_s, written)
 
 
 def print_summary(
@@ -1219,19 +1226,13 @@ def print_sweep_summary(
         )
         for row in rows
     ]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
     level = f"{CONFIDENCE:.0%}"
     print(
         f"sweep {name}: {len(rows)} points x {trials:,} trials (seed {seed}), the same trials at every "
         f"point; {ran} run, {len(rows) - ran} reused"
     )
     print(f"[{level} CI]")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    print(f"elapsed  {elapsed_s:.2f} s")
-    for i, path in enumerate(written):
-        print(f"{'wrote' if i == 0 else '':<9}{path}")
+    print_table(headers, table, elapsed_s, written)
 
 
 def print_outer_summary(
@@ -1260,13 +1261,7 @@ def print_outer_summary(
         )
         for row in summary
     ]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    print(f"elapsed  {elapsed_s:.2f} s")
-    for i, path in enumerate(written):
-        print(f"{'wrote' if i == 0 else '':<9}{path}")
+    print_table(headers, table, elapsed_s, written)
 
 
 def _outer_points(
