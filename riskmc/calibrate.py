@@ -104,8 +104,11 @@ def _override(config: Config, key: str, value: float) -> Config:
 def _current_value(config: Config, key: str) -> float:
     """The key's plain value in the configuration (the centre of the default grid)."""
     spec = KEYS.get(key)
+    kinds = {"count": "a count (integer)", "use": "a distribution drawn at every use", "int": "an integer"}
     if spec is not None and spec.kind != "number":
-        raise CalibrationError(f"--param {key}: is a {spec.kind} key; calibrate a real-valued key")
+        raise CalibrationError(
+            f"--param {key}: is {kinds.get(spec.kind, spec.kind)}; calibrate a real-valued key"
+        )
     flat = config.flat()
     if key not in flat:
         raise CalibrationError(f"--param {key}: not a key of this configuration")
@@ -215,6 +218,11 @@ def calibrate(
     lam_lo, lam_hi = poisson_mean_interval(observed_events)
     target = observed_events / exposure_cell_hours
     point = _crossing(thetas, rate, target, increasing)
+    if not any(c["hits"] for c in curve):
+        raise CalibrationError(
+            f"--param {key}: no event at any grid point in {trials:,} trials ({name} estimator); "
+            "give more --trials, or --estimator is where degraded runs are rare"
+        )
     if math.isnan(point):
         span = f"{rate.min() * exposure_cell_hours:.3g}..{rate.max() * exposure_cell_hours:.3g}"
         raise CalibrationError(

@@ -292,9 +292,10 @@ EstimatorOption = Annotated[
         "--estimator",
         case_sensitive=False,
         help="naive: plain Monte Carlo over every cell of each region-window; is: importance "
-        "sampling on degraded runs (cell 0 of each window; region estimates by exchangeable cells; "
-        "README: rare events); auto: is when a pilot run expects fewer than "
-        f"{rare.AUTO_IS_BELOW:g} degraded runs per cell-window, else naive.",
+        "sampling on degraded runs (cell 0 of each tilted window, the region there by exchangeable "
+        "cells; README: rare events); auto: is when a 1,000-trial pilot sees fewer than "
+        f"{rare.AUTO_NAIVE_HITS} events and expects fewer than "
+        f"{rare.AUTO_IS_BELOW:g} (but some) degraded runs per cell-window, else naive.",
     ),
 ]
 TargetOption = Annotated[
@@ -334,7 +335,8 @@ MinHitsOption = Annotated[
         "--min-hits",
         min=1,
         metavar="N",
-        help=f"With --target-rel-err: events needed before the target may stop the run. "
+        help=f"With --target-rel-err: events needed before the target may stop the run (for is: "
+        "effective events, Kish's (sum w)^2 / sum w^2). "
         f"(default: {rare.DEFAULT_MIN_HITS})",
         show_default=False,
     ),
@@ -675,10 +677,8 @@ def run(
     if target_rel_err is not None or resolved[0] != "naive":
         for option, path in (("--events", events), ("--exceedance", exceedance)):
             if path is not None:
-                raise CliError(
-                    f"{option}: needs every cell of each region-window, which only the naive estimator "
-                    "without --target-rel-err simulates (add --estimator naive)"
-                )
+                fix = "drop --target-rel-err" if target_rel_err is not None else "add --estimator naive"
+                raise CliError(f"{option}: only for a naive run without --target-rel-err ({fix})")
         _run_with_rule(
             cfg, resolved, trials, s_seed, target_rel_err, max_seconds, max_trials, min_hits, out, fmt, quiet
         )

@@ -158,9 +158,61 @@ class WeightedProportion:
     effective_hits: float
 
 
+@dataclass(frozen=True)
+class WeightedMoments:
+    """Sufficient statistics of y_i = w_i 1{hit_i} over some trials, mergeable in order
+    (Chan et al.'s pairwise update), so that a sample seen block by block gives exactly the
+    same estimate at each block boundary as it will report at the end."""
+
+    n: int = 0
+    hits: int = 0
+    mean: float = 0.0
+    m2: float = 0.0  # sum of squared deviations from the mean
+    hit_sum: float = 0.0  # sum of y over hits
+    hit_sq: float = 0.0  # sum of y^2 over hits
+
+    @classmethod
+    def of(cls, values: np.ndarray, hits: np.ndarray) -> WeightedMoments:
+        y = np.asarray(values, dtype=float)
+        h = np.asarray(hits, dtype=bool)
+        if y.size == 0:
+            return cls()
+        mean = float(y.mean())
+        hy = y[h]
+        return cls(
+            int(y.size),
+            int(np.count_nonzero(h)),
+            mean,
+            float(np.sum((y - mean) ** 2)),
+            float(hy.sum()),
+            float(np.sum(hy * hy)),
+        )
+
+    def merge(self, other: WeightedMoments) -> WeightedMoments:
+        if self.n == 0:
+            return other
+        if other.n == 0:
+            return self
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return WeightedMoments(
+            n,
+            self.hits + other.hits,
+            self.mean + delta * other.n / n,
+            self.m2 + other.m2 + delta * delta * self.n * other.n / n,
+            self.hit_sum + other.hit_sum,
+            self.hit_sq + other.hit_sq,
+        )
+
+
 def weighted_proportion(values: np.ndarray, hits: np.ndarray, label: str) -> WeightedProportion:
     """P(hit) from per-trial values y_i = w_i * 1{hit_i} sampled under a proposal
-    (importance sampling, E[y] = P(hit) under the model).
+    (importance sampling, E[y] = P(hit) under the model); see :func:`weighted_proportion_of`."""
+    return weighted_proportion_of(WeightedMoments.of(values, hits), label)
+
+
+def weighted_proportion_of(m: WeightedMoments, label: str) -> WeightedProportion:
+    """P(hit) from the moments of y_i = w_i * 1{hit_i} (importance sampling).
 
     Point: the mean of y (unbiased).  Interval: Wilson's score interval at the effective
     sample size n_eff = p(1 - p) / SE^2, SE the standard error of the mean of y.  With equal
@@ -171,14 +223,10 @@ def weighted_proportion(values: np.ndarray, hits: np.ndarray, label: str) -> Wei
     from the weighted sample: the interval is [0, inf) and says so.  ``label`` (the proposal)
     is part of the method text.
     """
-    y = np.asarray(values, dtype=float)
-    h = np.asarray(hits, dtype=bool)
-    n = int(y.size)
-    n_hits = int(np.count_nonzero(h))
+    n, n_hits, p = m.n, m.hits, m.mean
     if n == 0:
         nan = float("nan")
         return WeightedProportion(Estimate(nan, ConfidenceInterval(nan, nan), label), 0, 0, nan, nan)
-    p = float(y.mean())
     if n_hits == 0 or p <= 0.0:
         return WeightedProportion(
             Estimate(0.0, ConfidenceInterval(0.0, float("inf")), f"{label}: no hit, no upper bound", 0.0),
@@ -187,9 +235,8 @@ def weighted_proportion(values: np.ndarray, hits: np.ndarray, label: str) -> Wei
             0.0,
             0.0,
         )
-    se = float(y.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    hit_w = y[h]
-    effective_hits = float(hit_w.sum() ** 2 / np.sum(hit_w**2))
+    se = float(np.sqrt(m.m2 / (n - 1) / n)) if n > 1 else float("inf")
+    effective_hits = m.hit_sum**2 / m.hit_sq
     if se == 0.0:
         return WeightedProportion(
             Estimate(p, ConfidenceInterval(p, p), f"{label}: every trial has the same weighted value", 0.0),

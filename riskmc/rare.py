@@ -64,7 +64,7 @@ import numpy as np
 from riskmc import estimates as est
 from riskmc.config import Config
 from riskmc.draws import ChunkDraws
-from riskmc.engine import simulate_cells
+from riskmc.engine import CellResults, simulate_cells
 from riskmc.estimates import ConfidenceInterval, Estimate
 from riskmc.params import TrialParams, concat, sample_block
 from riskmc.region import (
@@ -84,7 +84,6 @@ __all__ = [
     "CellSample",
     "Proposal",
     "RareRun",
-    "choose_proposal",
     "estimate_sample",
     "resolve_estimator",
     "run_adaptive",
@@ -96,6 +95,8 @@ ESTIMATORS = ("auto", "naive", "is")
 #: ``auto`` chooses importance sampling when the expected number of degraded runs per
 #: cell-window is below this (events that need a degraded run are then rarer still).
 AUTO_IS_BELOW = 0.1
+#: ``auto`` keeps the naive estimator when the pilot itself sees this many events.
+AUTO_NAIVE_HITS = 10
 #: Trials of the pilot run that sets the proposal.
 PILOT_TRIALS = 1000
 #: Largest tilted degraded probability.
@@ -157,32 +158,33 @@ def pilot_seed(seed: int) -> int:
     return int(seed_sequence(seed, 0, Purpose.PILOT).generate_state(1)[0])
 
 
-def _pilot(config: Config, seed: int, trials: int = PILOT_TRIALS) -> tuple[float, float]:
-    """(mean runs started, mean expected degraded runs) per cell-window, from a naive pilot."""
+def _pilot(config: Config, seed: int, trials: int = PILOT_TRIALS) -> tuple[float, float, int]:
+    """(mean runs started, mean expected degraded runs, events) per cell-window of a naive
+    pilot on its own seed."""
     s = pilot_seed(seed)
     params = sample_block(config, s, 0)
     cells = simulate_cells(params, ChunkDraws(s, [0], [params]), n_used=trials)
     runs = cells.runs_started[:trials].astype(float)
-    return float(runs.mean()), float(np.mean(runs * params.degraded_prob[:trials]))
-
-
-def choose_proposal(config: Config, seed: int) -> Proposal:
-    """q = 1 / (mean runs started per cell-window), from the pilot (module docstring)."""
-    runs, _ = _pilot(config, seed)
-    return Proposal(min(MAX_TILT, 1.0 / runs) if runs > 0 else MAX_TILT, runs)
+    expected_degraded = float(np.mean(runs * params.degraded_prob[:trials]))
+    return float(runs.mean()), expected_degraded, int(np.count_nonzero(cells.event[:trials]))
 
 
 def resolve_estimator(config: Config, seed: int, requested: str) -> tuple[str, Proposal | None]:
-    """The estimator to use and its proposal: ``auto`` picks ``is`` when the pilot's expected
-    degraded runs per cell-window is positive and below :data:`AUTO_IS_BELOW`, else
-    ``naive`` (with no degraded run possible there is nothing to tilt)."""
+    """The estimator to use and its proposal (q = 1 / the pilot's mean runs per cell-window).
+
+    ``auto`` picks ``is`` when the pilot expects fewer than :data:`AUTO_IS_BELOW` degraded
+    runs per cell-window (but more than 0: at p = 0 there is nothing to tilt) and sees fewer
+    than :data:`AUTO_NAIVE_HITS` events (events that do not need a degraded run, such as
+    heavy-tailed latencies alone, are common enough for plain Monte Carlo, which the
+    proposal would only add variance to); else ``naive``.
+    """
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if requested == "naive":
         return "naive", None
-    runs, degraded = _pilot(config, seed)
+    runs, degraded, events = _pilot(config, seed)
     proposal = Proposal(min(MAX_TILT, 1.0 / runs) if runs > 0 else MAX_TILT, runs)
-    if requested == "is" or 0.0 < degraded < AUTO_IS_BELOW:  # (nothing to tilt at p = 0)
+    if requested == "is" or (0.0 < degraded < AUTO_IS_BELOW and events < AUTO_NAIVE_HITS):
         return "is", proposal
     return "naive", None
 
@@ -204,6 +206,9 @@ class CellSample:
     runs_abandoned: np.ndarray
     runs_degraded: np.ndarray
     observed_s: np.ndarray
+    tilted: np.ndarray  # bool: the proposal raised this row's degraded probability
+    window_events: np.ndarray  # int64: events in every cell of an untilted row; cell 0's if tilted
+    window_impact_min: np.ndarray  # their impact: the window's total (untilted), cell 0's (tilted)
 
     @property
     def n(self) -> int:
@@ -225,9 +230,12 @@ class CellSample:
 def simulate_sample(
     config: Config, seed: int, blocks: Sequence[int], used: int, proposal: Proposal | None
 ) -> CellSample:
-    """Cell 0 of the first ``used`` region-windows of ``blocks`` (consecutive), under the
-    proposal (or the model when None).  Each block's rows depend only on the seed and the
-    block, so any grouping of blocks gives the same rows."""
+    """Region-windows [first row, ``used``) of ``blocks`` (consecutive) under the proposal
+    (or the model when None): cell 0 of every window, and every other cell of the windows
+    the proposal leaves untilted (weight 1: all of them for the naive estimator), exactly as
+    :func:`riskmc.region.simulate_region` simulates them (same layers, same repair draws).
+    Each block's rows depend only on the seed and the block, so any grouping of blocks
+    gives the same rows."""
     blocks = list(blocks)
     block_params = [sample_block(config, seed, b) for b in blocks]
     params = concat(block_params)
@@ -238,20 +246,38 @@ def simulate_sample(
         log_w = np.zeros(params.n)
     else:
         log_w = Proposal.log_weights(params, sim_params, res.runs_started, res.runs_degraded)
-    repair = _repair_durations(seed, blocks, block_params, 0)
-    impact = np.where(res.event, res.affected_weight * repair / (60.0 * params.cells), 0.0)
+    tilted = sim_params.degraded_prob != params.degraded_prob
+
+    def impact(layer: int, cells: CellResults) -> np.ndarray:
+        repair = _repair_durations(seed, blocks, block_params, layer)
+        return np.where(cells.event, cells.affected_weight * repair / (60.0 * params.cells), 0.0)
+
+    impact0 = impact(0, res)
+    window_events = res.event.astype(np.int64)
+    window_impact = impact0.copy()
+    in_use = np.arange(params.n) < used
+    c = 1
+    while np.any(active := in_use & ~tilted & (params.cells > c)):
+        layer = simulate_cells(sim_params, ChunkDraws(seed, blocks, sim_blocks, layer=c), used, active)
+        hit = active & layer.event
+        window_events += hit
+        window_impact += np.where(hit, impact(c, layer), 0.0)
+        c += 1
     rows = slice(0, used)
     return CellSample(
         log_weight=log_w[rows],
         event=res.event[rows],
         cells=params.cells[rows].astype(np.int64),
         window_s=params.window_s[rows],
-        impact_min=impact[rows],
+        impact_min=impact0[rows],
         mean_plan_age_s=res.mean_plan_age_s[rows],
         runs_started=res.runs_started[rows],
         runs_abandoned=res.runs_abandoned[rows],
         runs_degraded=res.runs_degraded[rows],
         observed_s=res.observed_s[rows],
+        tilted=tilted[rows],
+        window_events=window_events[rows],
+        window_impact_min=window_impact[rows],
     )
 
 
@@ -292,11 +318,22 @@ def p_cell_window(
     sample: CellSample, estimator: str, label: str, proportion_method: str = "wilson"
 ) -> est.WeightedProportion:
     """p_cell_window: the plain proportion (naive) or the weighted one (importance sampling)."""
-    hits = int(np.count_nonzero(sample.event))
+    return p_cell_window_of(
+        est.WeightedMoments.of(sample.weight * sample.event, sample.event),
+        estimator,
+        label,
+        proportion_method,
+    )
+
+
+def p_cell_window_of(
+    moments: est.WeightedMoments, estimator: str, label: str, proportion_method: str = "wilson"
+) -> est.WeightedProportion:
+    """:func:`p_cell_window` from the moments of w x 1{event} (merged block by block)."""
     if estimator == "naive":
-        e = est.proportion(hits, sample.n, proportion_method)
-        return est.WeightedProportion(e, hits, sample.n, float(sample.n), float(hits))
-    return est.weighted_proportion(sample.weight * sample.event, sample.event, label)
+        e = est.proportion(moments.hits, moments.n, proportion_method)
+        return est.WeightedProportion(e, moments.hits, moments.n, float(moments.n), float(moments.hits))
+    return est.weighted_proportion_of(moments, label)
 
 
 def estimate_sample(
@@ -307,13 +344,16 @@ def estimate_sample(
     *,
     proportion_method: str = "wilson",
     n_resamples: int = YEAR_RESAMPLES,
+    p: est.WeightedProportion | None = None,
 ) -> SampleEstimates:
-    """The estimates of MODEL.md section 6 from cell 0 of each region-window (module
-    docstring: the cell ones directly, the region ones by exchangeability)."""
+    """The estimates of MODEL.md section 6 (module docstring: the cell ones from cell 0, the
+    region ones from every cell of untilted windows and by exchangeability in tilted ones).
+    ``p``: p_cell_window when the caller has it (the stopping rule's, to the last bit)."""
     label = proposal.label if proposal is not None else "naive"
     w = sample.weight
     hours = sample.observed_s / 3600.0
-    p = p_cell_window(sample, estimator, label, proportion_method)
+    if p is None:
+        p = p_cell_window(sample, estimator, label, proportion_method)
     cell: dict[str, Estimate]
     if estimator == "naive":
         cell = {
@@ -346,29 +386,54 @@ def estimate_sample(
     return SampleEstimates({**cell, **region}, p.ess, p.effective_hits, p.hits)
 
 
+@dataclass(frozen=True)
+class _WindowValues:
+    """Per region-window values whose weighted means are the region's expectations.
+
+    Untilted rows (all cells simulated): the window's events, whether it has any, its
+    impact.  Tilted rows (cell 0 only): C x cell 0's event and impact, by exchangeability
+    (E[events] = E[C H_0] exactly; for P(any event) this is the first-order value, exact
+    up to O(C^2 p^2) when events are rare and the window's cells independent)."""
+
+    events: np.ndarray  # E[.] = expected events per region-window
+    any: np.ndarray  # E[.] = P(an event in the window), first order in tilted rows
+    impact: np.ndarray  # E[.] = expected impact per region-window
+    mass: np.ndarray  # weight of the row as an event window in the year model
+    window_impact: np.ndarray  # impact of the row as an event window
+
+    @classmethod
+    def of(cls, sample: CellSample) -> _WindowValues:
+        w, c, t = sample.weight, sample.cells.astype(float), sample.tilted
+        events = w * np.where(t, c * sample.event, sample.window_events)
+        any_ = w * np.where(t, c * sample.event, sample.window_events > 0)
+        impact = w * np.where(t, c * sample.impact_min, sample.window_impact_min)
+        window_impact = np.where(t, sample.impact_min, sample.window_impact_min)
+        return cls(events, any_, impact, any_, window_impact)
+
+
 def _region_estimates(
     sample: CellSample, p_cell: est.WeightedProportion, label: str, seed: int, n_resamples: int
 ) -> dict[str, Estimate]:
-    w = sample.weight
-    c = sample.cells.astype(float)
+    v = _WindowValues.of(sample)
     window_h = sample.window_s / 3600.0
     n_w = HOURS_PER_YEAR / float(window_h.mean())
-    events = w * c * sample.event  # E[this] = expected events per region-window
-    impact = w * c * sample.impact_min  # E[this] = expected impact per region-window
-    first_order = f"{label}; E[events per region-window] = E[C x cell-0 event] (exchangeable cells)"
-    if p_cell.hits == 0:
+    any_tilted = bool(sample.tilted.any())
+    windows = np.flatnonzero(v.any > 0)
+    exch = f"{label}; tilted windows by exchangeable cells (C x cell 0)" if any_tilted else label
+    if windows.size == 0:
         # no event: bounds from p_cell_window's upper end (an event costs at most R/60)
-        hi = p_cell.estimate.confidence_interval.high * float(c.max())
-        p_rw = Estimate(
-            0.0, ConfidenceInterval(0.0, hi), f"{first_order}; no event: max C x p_cell_window_hi"
-        )
+        hi = min(1.0, p_cell.estimate.confidence_interval.high * float(sample.cells.max()))
+        p_rw = Estimate(0.0, ConfidenceInterval(0.0, hi), f"{label}; no event: max C x p_cell_window_hi")
+    elif not any_tilted:
+        p_rw = est.proportion(int(windows.size), sample.n)
     else:
-        wp = est.weighted_proportion(events, sample.event, first_order)
+        wp = est.weighted_proportion(v.any, v.any > 0, exch).estimate
+        ci = wp.confidence_interval
         p_rw = Estimate(
-            wp.estimate.estimate,
-            wp.estimate.confidence_interval,
-            wp.estimate.method + "; >= P(any event), equal to first order",
-            wp.estimate.standard_error,
+            min(wp.estimate, 1.0),
+            ConfidenceInterval(min(ci.low, 1.0), min(ci.high, 1.0)),
+            wp.method + "; first order in tilted windows (>= P(any event) there)",
+            wp.standard_error,
         )
 
     def to_year(x: float) -> float:
@@ -380,24 +445,33 @@ def _region_estimates(
         ConfidenceInterval(to_year(ci.low), to_year(ci.high)),
         f"p_region_window's interval, transformed: 1-(1-p)^n_w, n_w = {n_w:.6g}",
     )
-    if p_cell.hits == 0:
-        per_year = _scaled(p_rw, n_w, f"{first_order}; no event: n_w x p_region_window_hi")
+    nan_cells = _nan("n/a: no event")
+    if windows.size == 0:
+        per_year = _scaled(p_rw, n_w, f"{label}; no event: n_w x p_region_window_hi")
         impact_year = Estimate(0.0, ConfidenceInterval(0.0, math.inf), "no event: no bound on the impact")
         given = _nan("n/a: no event")
         p99 = cvar = Estimate(0.0, ConfidenceInterval(0.0, math.inf), "no event: no bound")
+        cells = nan_cells
     else:
-        ratio_method = f"{label}; ratio per window-hour x 8766 h (exchangeable cells), delta-method t"
-        per_year = _clip0(_scaled(est.ratio(events, window_h), HOURS_PER_YEAR, ratio_method))
-        impact_year = _clip0(_scaled(est.ratio(impact, window_h), HOURS_PER_YEAR, ratio_method))
-        given_e = est.ratio(
-            impact, events, f"{label}; weighted ratio over events (exchangeable cells), delta-method t"
-        )
+        ratio_method = f"{exch}; ratio per window-hour x 8766 h, delta-method t"
+        per_year = _clip0(_scaled(est.ratio(v.events, window_h), HOURS_PER_YEAR, ratio_method))
+        impact_year = _clip0(_scaled(est.ratio(v.impact, window_h), HOURS_PER_YEAR, ratio_method))
+        given_e = est.ratio(v.impact, v.events, f"{exch}; ratio over events, delta-method t")
         given = (
             _clip0(given_e)
-            if p_cell.hits > 1
-            else Estimate(given_e.estimate, ConfidenceInterval(0.0, math.inf), "n/a: one event")
+            if windows.size > 1
+            else Estimate(given_e.estimate, ConfidenceInterval(0.0, math.inf), "n/a: one event window")
         )
-        p99, cvar = _tail_estimates(sample, n_w, p_rw, seed, n_resamples, label)
+        cells_e = est.ratio(v.events, v.any, f"{exch}; events / event windows, delta-method t")
+        top = float(sample.cells.max())
+        cci = cells_e.confidence_interval
+        cells = Estimate(
+            cells_e.estimate,
+            ConfidenceInterval(min(max(1.0, cci.low), top), max(1.0, min(top, cci.high))),
+            cells_e.method + ", clipped to [1, max C]",
+            cells_e.standard_error,
+        )
+        p99, cvar = _tail_estimates(v, n_w, p_rw, seed, n_resamples, exch)
     return {
         "p_region_window": p_rw,
         "events_per_region_year": per_year,
@@ -406,21 +480,22 @@ def _region_estimates(
         "impact_per_year_min": impact_year,
         "impact_per_year_p99_min": p99,
         "impact_per_year_cvar99_min": cvar,
-        "cells_per_event_window": _nan("n/a: needs every cell of a window (run the naive estimator)"),
+        "cells_per_event_window": cells,
     }
 
 
 def _tail_estimates(
-    sample: CellSample, n_w: float, p_rw: Estimate, seed: int, n_resamples: int, label: str
+    v: _WindowValues, n_w: float, p_rw: Estimate, seed: int, n_resamples: int, label: str
 ) -> tuple[Estimate, Estimate]:
     """p99 and CVaR_0.99 of the annual impact: K ~ Binomial(n_w, p_region_window) event
-    windows a year, their impacts drawn from the event impacts with probabilities in
-    proportion to w x C (one event per event window: the first-order model).  Interval: a
-    parametric bootstrap, p ~ Normal(p, SE) clipped at 0 and the event windows resampled
-    with their weights; every draw from (seed; 0, REGION, ...)."""
-    hits = np.flatnonzero(sample.event)
-    values = sample.impact_min[hits]
-    mass = (sample.weight * sample.cells)[hits]
+    windows a year, their impacts drawn from the event windows' impacts with probabilities
+    in proportion to their weights (a tilted window counts C times, with cell 0's impact:
+    one event per window, the first-order model).  Interval: a parametric bootstrap, p ~
+    Normal(p, SE) clipped to [0, 1] and the event windows resampled with their weights;
+    every draw from (seed; 0, REGION, ...)."""
+    hits = np.flatnonzero(v.any > 0)
+    values = v.window_impact[hits]
+    mass = v.mass[hits]
     model = _YearModel(n_w, min(p_rw.estimate, 1.0), values, mass / mass.sum())
     n_years = _n_years(model)
     point = _tail(model.years(n_years, stream(seed, 0, Purpose.REGION, _SUB_IS_YEARS)))
@@ -463,10 +538,14 @@ class RareRun:
     def row(self) -> dict[str, object]:
         """The ``riskmc run`` row: identification, estimates (cell, then region), stopping."""
         base = self.scenario.row()
+        smp = self.sample
         extra: dict[str, object] = {
-            "region_windows": self.sample.n,
-            "cells_simulated": self.sample.n,  # cell 0 of each window (exchangeable cells)
-            "windows_per_region_year": HOURS_PER_YEAR / float(self.sample.window_s.mean() / 3600.0),
+            "region_windows": smp.n,
+            # cell 0 of every window, every cell of the untilted ones
+            "cells_simulated": int(smp.n + np.sum(np.where(smp.tilted, 0, smp.cells - 1))),
+            "region_event_windows": int(np.count_nonzero(smp.window_events)),
+            "region_events": int(smp.window_events.sum()),
+            "windows_per_region_year": HOURS_PER_YEAR / float(smp.window_s.mean() / 3600.0),
         }
         for name in REGION_ESTIMATES:
             extra.update(self.scenario.estimates[name].columns(name))
@@ -527,6 +606,7 @@ def run_adaptive(
     name, proposal = resolve_estimator(config, seed, estimator) if resolved is None else resolved
     label = proposal.label if proposal is not None else "naive"
     parts: list[CellSample] = []
+    moments = est.WeightedMoments()
     n, block = 0, 0
     per_block_s: float | None = None
     stopped_by = ""
@@ -551,16 +631,17 @@ def run_adaptive(
         elapsed = time.perf_counter() - t0
         per_block_s = elapsed / k if per_block_s is None else max(per_block_s * 0.5 + elapsed / k * 0.5, 1e-9)
         kept = 0
-        for j in range(k):  # the rule, at each block boundary
-            kept = min(used, (j + 1) * BLOCK_TRIALS)
+        for j in range(k):  # the rule, at each block boundary, on moments merged block by block
+            rows = slice(j * BLOCK_TRIALS, min(used, (j + 1) * BLOCK_TRIALS))
+            moments = moments.merge(
+                est.WeightedMoments.of(part.weight[rows] * part.event[rows], part.event[rows])
+            )
+            kept = rows.stop
             if target_rel_err is None:
                 continue
-            # the very estimate the run would report if it stopped here (O(n) per block)
-            p = p_cell_window(
-                CellSample.concat([*parts, part.take(slice(0, kept))]), name, label, proportion_method
-            )
+            p = p_cell_window_of(moments, name, label, proportion_method)
             rel_err = p.estimate.rel_err
-            if rel_err <= target_rel_err and p.hits >= min_hits:
+            if rel_err <= target_rel_err and p.effective_hits >= min_hits:
                 stopped_by = "target"
                 break
         parts.append(part.take(slice(0, kept)))
@@ -572,7 +653,13 @@ def run_adaptive(
             stopped_by = "max-seconds"
     sample = CellSample.concat(parts)
     result = estimate_sample(
-        sample, name, proposal, seed, proportion_method=proportion_method, n_resamples=n_resamples
+        sample,
+        name,
+        proposal,
+        seed,
+        proportion_method=proportion_method,
+        n_resamples=n_resamples,
+        p=p_cell_window_of(moments, name, label, proportion_method),
     )
     scenario = ScenarioResult(
         config=config,
