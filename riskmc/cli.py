@@ -734,7 +734,7 @@ def _run_with_rule(
         return
     p = result.scenario.estimates["p_cell_window"]
     rel_err, ess = p.rel_err, result.scenario.ess
-    method = "naive (plain Monte Carlo, cell 0 of each region-window)"
+    method = "naive (plain Monte Carlo, every cell of each region-window)"
     if result.proposal is not None:
         method = f"{result.proposal.label}, pilot: {result.proposal.runs_per_window:.1f} runs per cell-window"
     stop = {

@@ -35,21 +35,22 @@ effective sample size (:func:`riskmc.estimates.weighted_proportion`); ``ess`` is
 effective size and ``effective_hits`` Kish's over the hits.  Ratios (plan age, runs per
 hour, impact per event): self-normalised weighted ratios with the delta-method t interval.
 
-**The region, by exchangeability.** Given a region-window's sampled parameters and shock,
-its C cells are exchangeable, so E[events in the window] = E[C * H_0] and E[impact of the
-window] = E[C * impact_0] (H_0, impact_0: cell 0's event and impact).  These runs simulate
-cell 0 only (a C-fold saving) and estimate the region's expected values exactly that way:
-``events_per_region_year``, ``impact_per_year_min``, ``impact_given_event_min``.
-``p_region_window`` is estimated by E[events per region-window], which is >= P(any event)
-and equal to it to first order when events within a window are rare and independent (no
-shock); the method says so.  The annual tail (p99, CVaR) uses the compound year model of
-:mod:`riskmc.region` with the weighted event impacts.  ``cells_per_event_window`` needs
-all cells of a window and is not estimated here.
+**The region.** Windows the proposal leaves untilted (weight 1: every window of a naive
+run, and windows whose degraded probability is already >= q, such as a shock's) have
+every cell simulated, as :func:`riskmc.region.simulate_region` does.  Tilted windows
+simulate cell 0 only (a C-fold saving): given a window's sampled parameters and shock its
+C cells are exchangeable, so E[events in the window] = E[C * H_0] and E[its impact] =
+E[C * impact_0] (H_0, impact_0: cell 0's event and impact), exactly; for P(any event) and
+the cells per event window, C * H_0 is the first-order value (>= P(any) there, equal up to
+O(C^2 p^2) when events are rare and the cells independent), and the method says so.  The
+annual tail (p99, CVaR) uses the compound year model of :mod:`riskmc.region` with the
+weighted event windows.
 
 :func:`run_adaptive` adds whole blocks until the stopping rule holds (``target_rel_err``
-with at least ``min_hits`` hits), or ``max_seconds`` or ``max_trials`` is reached; the rule
-is checked at every block boundary, so a run stopped by the target always ends at the same
-trial count for a seed, whatever the chunking.
+with at least ``min_hits`` effective hits), or ``max_seconds`` or ``max_trials`` is reached;
+the rule is checked at every block boundary on moments merged in block order, so a run
+stopped by the target always ends at the same trial count for a seed, whatever the
+chunking, and reports the very estimate the rule accepted.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def resolve_estimator(config: Config, seed: int, requested: str) -> tuple[str, P
 
 @dataclass(eq=False)
 class CellSample:
-    """Cell 0 of region-windows [0, n): what the estimates of this module need."""
+    """Region-windows [0, n): cell 0 of each, and the window totals (module docstring)."""
 
     log_weight: np.ndarray  # log likelihood ratio (0 for the naive estimator)
     event: np.ndarray  # bool
