@@ -564,11 +564,14 @@ def print_compare_summary(
         for row in rows
     ]
     level = f"{CONFIDENCE:.0%}"
-    print(f"compare {name}: {len(rows)} scenarios x {trials:,} trials (seed {seed}), the same trials in each")
+    methods = [str(r["risk_ratio_method"]) for r in rows if r["risk_ratio_method"] != cmp.REFERENCE_METHOD]
+    method = methods[0].split(":")[0] if methods else cmp.RISK_RATIO_METHOD
+    estimator = str(rows[0].get("estimator", "naive"))
     print(
-        f"[{level} CI; risk_ratio and plan_age_change_s paired with the baseline: "
-        f"{cmp.RISK_RATIO_METHOD}, paired-t]"
+        f"compare {name}: {len(rows)} scenarios x {trials:,} trials (seed {seed}), the same trials in each; "
+        f"{estimator} estimator"
     )
+    print(f"[{level} CI; risk_ratio and plan_age_change_s paired with the baseline: {method}, paired-t]")
     print_table(headers, table, elapsed_s, written)
 
 
@@ -796,11 +799,13 @@ def compare(
     out: CompareOutOption = None,
     fmt: FormatOption = TableFormat.both,
     chunk_trials: ChunkTrialsOption = DEFAULT_CHUNK_TRIALS,
+    estimator: EstimatorOption = Estimator.auto,
     quiet: QuietOption = False,
 ) -> None:
     """Compare mitigations with the baseline on the same trials (common random numbers).
 
-    The baseline (every mitigation removed) and each scenario run on the same trials and seed.
+    The baseline (every mitigation removed) and each scenario run on the same trials and seed
+    (with importance sampling: also the same proposal, from the baseline's pilot).
 
     One row per scenario: the estimates of 'riskmc run', plus paired with the baseline:
 
@@ -821,8 +826,15 @@ def compare(
     s = cfg.seed if seed is None else seed
     start = time.perf_counter()
     try:
+        weighted = (
+            estimator is not Estimator.naive
+            and rare.resolve_estimator(scenario_list[0][1], s, estimator.value)[0] == "is"
+        )
         with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
-            rows = cmp.compare_scenarios(scenario_list, n, s, progress, chunk_trials=chunk_trials)
+            if weighted:
+                rows = cmp.compare_weighted(scenario_list, n, s, progress)
+            else:
+                rows = cmp.compare_scenarios(scenario_list, n, s, progress, chunk_trials=chunk_trials)
     except NotImplementedError as e:
         raise CliError(
             f"not yet supported by the vectorized engine: {e} (choose other scenarios with --mitigation)"

@@ -44,10 +44,11 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from riskmc import rare
 from riskmc.config import MITIGATIONS, Config, ConfigError, parse_config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
 from riskmc.region import RegionResults, RegionRun, run_region_scenario, windows_per_year
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, simulate
+from riskmc.scenario import DEFAULT_CHUNK_TRIALS, HOURS_PER_YEAR, simulate
 
 __all__ = [
     "BASELINE",
@@ -56,6 +57,7 @@ __all__ = [
     "RISK_RATIO_METHOD",
     "compare",
     "compare_scenarios",
+    "compare_weighted",
     "engine_supports",
     "mean_difference",
     "paired_table",
@@ -64,6 +66,8 @@ __all__ = [
     "risk_ratio_from_table",
     "scenarios",
     "unpaired_mean_difference",
+    "weighted_mean_difference",
+    "weighted_risk_ratio",
 ]
 
 #: Label of the reference scenario (every mitigation removed); always the first row.
@@ -430,7 +434,113 @@ def impact_reduction(base: RegionResults, other: RegionResults) -> Estimate:
     )
 
 
-def _row(label: str, result: RegionRun, comparison: Mapping[str, object]) -> dict[str, object]:
+def weighted_risk_ratio(base_values: np.ndarray, other_values: np.ndarray) -> Estimate:
+    """mean(other) / mean(base) of y = w 1{event} over the same trials, each scenario with its
+    own likelihood ratios under one shared proposal (importance sampling).
+
+    Delta method on log R with the pairing: Var(log R) ~ Var(y_o / mean_o - y_b / mean_b) / n,
+    the interval exp(log R +- z SE) (a ratio's sampling distribution is closer to normal on
+    the log scale, and the interval stays positive).  With no event in the other scenario
+    R = 0 and, importance sampling giving no upper bound without a hit, the interval is
+    [0, inf)."""
+    yb = np.asarray(base_values, dtype=float)
+    yo = np.asarray(other_values, dtype=float)
+    method = "importance-sampling ratio of weighted means, paired delta method on log R"
+    n = yb.size
+    mb, mo = float(yb.mean()) if n else 0.0, float(yo.mean()) if n else 0.0
+    if mb <= 0.0:
+        return Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), f"{method}: no reference event")
+    if mo <= 0.0:
+        return Estimate(0.0, ConfidenceInterval(0.0, math.inf), f"{method}: no event in this scenario")
+    r = mo / mb
+    se = float(np.std(yo / mo - yb / mb, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+    z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
+    return Estimate(r, ConfidenceInterval(r * math.exp(-z * se), r * math.exp(z * se)), method, r * se)
+
+
+def weighted_mean_difference(
+    base_weights: np.ndarray, base_values: np.ndarray, other_weights: np.ndarray, other_values: np.ndarray
+) -> Estimate:
+    """r_other - r_base, r = sum(w x) / sum(w) (self-normalised importance sampling: the
+    weights' common factor cancels, which matters for quantities of normal operation such
+    as plan age), over the same trials; delta method with the pairing: the per-trial
+    influence w_o (x_o - r_o) / mean(w_o) - w_b (x_b - r_b) / mean(w_b), Student t."""
+    wb, xb = np.asarray(base_weights, float), np.asarray(base_values, float)
+    wo, xo = np.asarray(other_weights, float), np.asarray(other_values, float)
+    ok = np.isfinite(xb) & np.isfinite(xo)
+    wb, xb, wo, xo = wb[ok], xb[ok], wo[ok], xo[ok]
+    method = "weighted (self-normalised) paired difference, delta-method t"
+    n = xb.size
+    if n < 2 or wb.sum() <= 0 or wo.sum() <= 0:
+        return Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), method)
+    rb, ro = float(np.sum(wb * xb) / wb.sum()), float(np.sum(wo * xo) / wo.sum())
+    influence = wo * (xo - ro) / wo.mean() - wb * (xb - rb) / wb.mean()
+    se = float(influence.std(ddof=1) / math.sqrt(n))
+    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    d = ro - rb
+    return Estimate(d, ConfidenceInterval(d - q * se, d + q * se), method, se)
+
+
+def _weighted_columns(base: rare.RareRun, other: rare.RareRun, reference: bool) -> dict[str, object]:
+    """The comparison columns of :func:`_comparison_columns` for importance-sampled runs on the
+    same trials and proposal: every per-trial value weighted by its own scenario's w."""
+    b, o = base.sample, other.sample
+    if reference:
+        events = int(np.count_nonzero(b.event))
+        rr = (
+            Estimate(1.0, ConfidenceInterval(1.0, 1.0), REFERENCE_METHOD, 0.0)
+            if events > 0
+            else Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), REFERENCE_METHOD)
+        )
+        age = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
+        impact = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
+    else:
+        rr = weighted_risk_ratio(b.weight * b.event, o.weight * o.event)
+        age = weighted_mean_difference(b.weight, b.mean_plan_age_s, o.weight, o.mean_plan_age_s)
+        diff = mean_difference(rare.window_impacts(o), rare.window_impacts(b))  # base - other
+        n_w = HOURS_PER_YEAR * 3600.0 / float(np.mean(b.window_s))
+        ci = diff.confidence_interval
+        impact = Estimate(
+            diff.estimate * n_w,
+            ConfidenceInterval(ci.low * n_w, ci.high * n_w),
+            f"weighted {diff.method} x windows per region-year",
+            diff.standard_error * n_w,
+        )
+    cols: dict[str, object] = {}
+    cols.update(rr.columns("risk_ratio"))
+    cols.update(age.columns("plan_age_change_s"))
+    cols.update(impact.columns("impact_reduction_min"))
+    return cols
+
+
+def compare_weighted(
+    scenario_list: Sequence[tuple[str, Config]],
+    trials: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, object]]:
+    """:func:`compare_scenarios` with importance sampling (:mod:`riskmc.rare`): every
+    scenario on the same trials, seed and proposal (from the first scenario's pilot), so
+    that trial i of two scenarios shares its random inputs and its tilted degraded flags;
+    each scenario weights its trials with its own likelihood ratios.  The risk ratio is
+    :func:`weighted_risk_ratio`; plan-age change and impact saved are paired t intervals of
+    the weighted per-trial values."""
+    if not scenario_list:
+        raise ValueError("no scenarios to compare")
+    for label, cfg in scenario_list:
+        if cfg.mitigations:
+            _probe(label, cfg, seed)
+    resolved = rare.resolve_estimator(scenario_list[0][1], seed, "is")
+    tick = None if progress is None else (lambda k, _e: progress(k))
+    runs = [
+        (label, rare.run_adaptive(cfg, max_trials=trials, seed=seed, resolved=resolved, progress=tick))
+        for label, cfg in scenario_list
+    ]
+    base = runs[0][1]
+    return [_row(label, run, _weighted_columns(base, run, i == 0)) for i, (label, run) in enumerate(runs)]
+
+
+def _row(label: str, result: RegionRun | rare.RareRun, comparison: Mapping[str, object]) -> dict[str, object]:
     """``RegionRun.row()`` with ``mitigation`` after ``scenario`` and the comparison
     columns after the estimates (before ``rel_err``)."""
     row: dict[str, object] = {}
@@ -504,15 +614,17 @@ def compare(
     progress: Callable[[int], None] | None = None,
     *,
     chunk_trials: int = DEFAULT_CHUNK_TRIALS,
+    estimator: str = "naive",
 ) -> list[dict[str, object]]:
     """The mitigation comparison of ``config``: :func:`scenarios` through
-    :func:`compare_scenarios`.  ``trials`` and ``seed`` default to the config's; every
-    scenario runs the same trials of the same seed.  One row per scenario, baseline first.
+    :func:`compare_scenarios` (``estimator`` naive) or :func:`compare_weighted` (``is``;
+    ``auto`` picks one from the baseline's pilot, as ``riskmc run`` does).  ``trials`` and
+    ``seed`` default to the config's; every scenario runs the same trials of the same seed.
+    One row per scenario, baseline first.
     """
-    return compare_scenarios(
-        scenarios(config, names),
-        config.trials if trials is None else trials,
-        config.seed if seed is None else seed,
-        progress,
-        chunk_trials=chunk_trials,
-    )
+    scenario_list = scenarios(config, names)
+    trials = config.trials if trials is None else trials
+    seed = config.seed if seed is None else seed
+    if estimator != "naive" and rare.resolve_estimator(scenario_list[0][1], seed, estimator)[0] == "is":
+        return compare_weighted(scenario_list, trials, seed, progress)
+    return compare_scenarios(scenario_list, trials, seed, progress, chunk_trials=chunk_trials)

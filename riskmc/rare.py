@@ -89,6 +89,7 @@ __all__ = [
     "resolve_estimator",
     "run_adaptive",
     "simulate_sample",
+    "window_impacts",
 ]
 
 #: ``--estimator`` values.
@@ -410,6 +411,13 @@ class _WindowValues:
         impact = w * np.where(t, c * sample.impact_min, sample.window_impact_min)
         window_impact = np.where(t, sample.impact_min, sample.window_impact_min)
         return cls(events, any_, impact, any_, window_impact)
+
+
+def window_impacts(sample: CellSample) -> np.ndarray:
+    """Per region-window w x impact (untilted: the window's total; tilted: C x cell 0's):
+    their mean is the expected impact per region-window (pairable across scenarios that
+    share the trials and the proposal)."""
+    return _WindowValues.of(sample).impact
 
 
 def _region_estimates(

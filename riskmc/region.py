@@ -383,8 +383,10 @@ class _YearModel:
         for n_w = w + f, truncated where a tail has probability below 1e-15."""
         whole = math.floor(self.n_w)
         q = (self.n_w - whole) * self.p
-        lo = int(scipy.stats.binom.ppf(1e-15, whole, self.p))
-        hi = int(scipy.stats.binom.isf(1e-15, whole, self.p)) + 1
+        with warnings.catch_warnings():  # boost cannot bracket the tail at a tiny p: harmless
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = int(scipy.stats.binom.ppf(1e-15, whole, self.p))
+            hi = int(scipy.stats.binom.isf(1e-15, whole, self.p)) + 1
         ks = np.arange(max(lo - 1, 0), hi + 1)
         pmf = scipy.stats.binom.pmf(ks, whole, self.p)
         if q > 0:
