@@ -397,26 +397,36 @@ def _probe(label: str, config: Config, seed: int) -> None:
         raise NotImplementedError(f"scenario {label!r}: {e}") from e
 
 
-def _comparison_columns(base: RegionRun, other_run: RegionRun, reference: bool) -> dict[str, object]:
-    base_cells, other = base.results.cells_layer0, other_run.results.cells_layer0
-    events = int(base_cells.event.sum())
-    if reference:
-        rr = (
-            Estimate(1.0, ConfidenceInterval(1.0, 1.0), REFERENCE_METHOD, 0.0)
-            if events > 0
-            else Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), REFERENCE_METHOD)
-        )
-        age = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
-        impact = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
-    else:
-        rr = risk_ratio(base_cells.event, other.event)
-        age = mean_difference(base_cells.mean_plan_age_s, other.mean_plan_age_s)
-        impact = impact_reduction(base.results, other_run.results)
+def _reference_estimates(events: int) -> tuple[Estimate, Estimate, Estimate]:
+    """The reference row's risk ratio, plan-age change and impact saved: exact by definition
+    (1, 0, 0; the ratio is undefined without a reference event)."""
+    rr = (
+        Estimate(1.0, ConfidenceInterval(1.0, 1.0), REFERENCE_METHOD, 0.0)
+        if events > 0
+        else Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), REFERENCE_METHOD)
+    )
+    zero = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
+    return rr, zero, zero
+
+
+def _columns(rr: Estimate, age: Estimate, impact: Estimate) -> dict[str, object]:
     cols: dict[str, object] = {}
     cols.update(rr.columns("risk_ratio"))
     cols.update(age.columns("plan_age_change_s"))
     cols.update(impact.columns("impact_reduction_min"))
     return cols
+
+
+def _comparison_columns(base: RegionRun, other_run: RegionRun, reference: bool) -> dict[str, object]:
+    base_cells, other = base.results.cells_layer0, other_run.results.cells_layer0
+    events = int(base_cells.event.sum())
+    if reference:
+        rr, age, impact = _reference_estimates(events)
+    else:
+        rr = risk_ratio(base_cells.event, other.event)
+        age = mean_difference(base_cells.mean_plan_age_s, other.mean_plan_age_s)
+        impact = impact_reduction(base.results, other_run.results)
+    return _columns(rr, age, impact)
 
 
 def impact_reduction(base: RegionResults, other: RegionResults) -> Estimate:
@@ -487,13 +497,7 @@ def _weighted_columns(base: rare.RareRun, other: rare.RareRun, reference: bool) 
     b, o = base.sample, other.sample
     if reference:
         events = int(np.count_nonzero(b.event))
-        rr = (
-            Estimate(1.0, ConfidenceInterval(1.0, 1.0), REFERENCE_METHOD, 0.0)
-            if events > 0
-            else Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), REFERENCE_METHOD)
-        )
-        age = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
-        impact = Estimate(0.0, ConfidenceInterval(0.0, 0.0), REFERENCE_METHOD, 0.0)
+        rr, age, impact = _reference_estimates(events)
     else:
         rr = weighted_risk_ratio(b.weight * b.event, o.weight * o.event)
         age = weighted_mean_difference(b.weight, b.mean_plan_age_s, o.weight, o.mean_plan_age_s)
@@ -506,11 +510,7 @@ def _weighted_columns(base: rare.RareRun, other: rare.RareRun, reference: bool) 
             f"weighted {diff.method} x windows per region-year",
             diff.standard_error * n_w,
         )
-    cols: dict[str, object] = {}
-    cols.update(rr.columns("risk_ratio"))
-    cols.update(age.columns("plan_age_change_s"))
-    cols.update(impact.columns("impact_reduction_min"))
-    return cols
+    return _columns(rr, age, impact)
 
 
 def compare_weighted(
