@@ -186,15 +186,15 @@ def calibrate(
     blocks = blocks_for(trials)
     reuse = key == "degraded.prob" and proposal is not None and high <= proposal.q
     shared: CellSample | None = None
+    label = proposal.label if proposal is not None else "naive"
     curve: list[dict[str, float]] = []
     for t, cfg in zip(thetas, configs, strict=True):
         if reuse and proposal is not None:
             if shared is None:
-                shared = simulate_sample(cfg, seed, blocks, trials, proposal)
+                shared = simulate_sample(cfg, seed, blocks, trials, proposal, all_cells=False)
             sample = _reweight(shared, cfg, seed, blocks, trials, proposal)
         else:
-            sample = simulate_sample(cfg, seed, blocks, trials, proposal)
-        label = proposal.label if proposal is not None else "naive"
+            sample = simulate_sample(cfg, seed, blocks, trials, proposal, all_cells=False)
         p = p_cell_window(sample, name, label)
         hours = float(np.mean(sample.window_s)) / 3600.0
         ci = p.estimate.confidence_interval

@@ -826,13 +826,12 @@ def compare(
     s = cfg.seed if seed is None else seed
     start = time.perf_counter()
     try:
-        weighted = (
-            estimator is not Estimator.naive
-            and rare.resolve_estimator(scenario_list[0][1], s, estimator.value)[0] == "is"
-        )
+        resolved: tuple[str, rare.Proposal | None] = ("naive", None)
+        if estimator is not Estimator.naive:
+            resolved = rare.resolve_estimator(scenario_list[0][1], s, estimator.value)
         with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
-            if weighted:
-                rows = cmp.compare_weighted(scenario_list, n, s, progress)
+            if resolved[0] == "is":
+                rows = cmp.compare_weighted(scenario_list, n, s, progress, resolved)
             else:
                 rows = cmp.compare_scenarios(scenario_list, n, s, progress, chunk_trials=chunk_trials)
     except NotImplementedError as e:

@@ -518,6 +518,7 @@ def compare_weighted(
     trials: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    resolved: tuple[str, rare.Proposal | None] | None = None,
 ) -> list[dict[str, object]]:
     """:func:`compare_scenarios` with importance sampling (:mod:`riskmc.rare`): every
     scenario on the same trials, seed and proposal (from the first scenario's pilot), so
@@ -530,7 +531,8 @@ def compare_weighted(
     for label, cfg in scenario_list:
         if cfg.mitigations:
             _probe(label, cfg, seed)
-    resolved = rare.resolve_estimator(scenario_list[0][1], seed, "is")
+    if resolved is None:  # the caller's, when it already ran the pilot (a second would be the same)
+        resolved = rare.resolve_estimator(scenario_list[0][1], seed, "is")
     tick = None if progress is None else (lambda k, _e: progress(k))
     runs = [
         (label, rare.run_adaptive(cfg, max_trials=trials, seed=seed, resolved=resolved, progress=tick))
@@ -625,6 +627,8 @@ def compare(
     scenario_list = scenarios(config, names)
     trials = config.trials if trials is None else trials
     seed = config.seed if seed is None else seed
-    if estimator != "naive" and rare.resolve_estimator(scenario_list[0][1], seed, estimator)[0] == "is":
-        return compare_weighted(scenario_list, trials, seed, progress)
+    if estimator != "naive":
+        resolved = rare.resolve_estimator(scenario_list[0][1], seed, estimator)
+        if resolved[0] == "is":
+            return compare_weighted(scenario_list, trials, seed, progress, resolved)
     return compare_scenarios(scenario_list, trials, seed, progress, chunk_trials=chunk_trials)

@@ -72,9 +72,12 @@ from riskmc.region import (
     REGION_ESTIMATES,
     YEAR_RESAMPLES,
     _n_years,
+    _nan,
     _repair_durations,
+    _scaled,
     _tail,
     _YearModel,
+    year_probability,
 )
 from riskmc.scenario import HOURS_PER_YEAR, ScenarioResult
 from riskmc.streams import BLOCK_TRIALS, Purpose, seed_sequence, stream
@@ -230,14 +233,21 @@ class CellSample:
 
 
 def simulate_sample(
-    config: Config, seed: int, blocks: Sequence[int], used: int, proposal: Proposal | None
+    config: Config,
+    seed: int,
+    blocks: Sequence[int],
+    used: int,
+    proposal: Proposal | None,
+    *,
+    all_cells: bool = True,
 ) -> CellSample:
     """Region-windows [first row, ``used``) of ``blocks`` (consecutive) under the proposal
     (or the model when None): cell 0 of every window, and every other cell of the windows
     the proposal leaves untilted (weight 1: all of them for the naive estimator), exactly as
     :func:`riskmc.region.simulate_region` simulates them (same layers, same repair draws).
     Each block's rows depend only on the seed and the block, so any grouping of blocks
-    gives the same rows."""
+    gives the same rows.  ``all_cells`` False: cell 0 only (the window totals are then cell
+    0's), for what needs p_cell_window alone (calibration)."""
     blocks = list(blocks)
     block_params = [sample_block(config, seed, b) for b in blocks]
     params = concat(block_params)
@@ -257,7 +267,7 @@ def simulate_sample(
     impact0 = impact(0, res)
     window_events = res.event.astype(np.int64)
     window_impact = impact0.copy()
-    in_use = np.arange(params.n) < used
+    in_use = (np.arange(params.n) < used) & all_cells
     c = 1
     while np.any(active := in_use & ~tilted & (params.cells > c)):
         layer = simulate_cells(sim_params, ChunkDraws(seed, blocks, sim_blocks, layer=c), used, active)
@@ -286,24 +296,9 @@ def simulate_sample(
 # -- estimates ---------------------------------------------------------------------------------
 
 
-def _nan(method: str) -> Estimate:
-    nan = float("nan")
-    return Estimate(nan, ConfidenceInterval(nan, nan), method)
-
-
 def _clip0(e: Estimate) -> Estimate:
     ci = e.confidence_interval
     return Estimate(e.estimate, ConfidenceInterval(max(0.0, ci.low), ci.high), e.method, e.standard_error)
-
-
-def _scaled(e: Estimate, factor: float, method: str) -> Estimate:
-    ci = e.confidence_interval
-    return Estimate(
-        e.estimate * factor,
-        ConfidenceInterval(ci.low * factor, ci.high * factor),
-        method,
-        e.standard_error * factor,
-    )
 
 
 @dataclass(frozen=True)
@@ -445,22 +440,13 @@ def _region_estimates(
             wp.standard_error,
         )
 
-    def to_year(x: float) -> float:
-        return float(-math.expm1(n_w * math.log1p(-x))) if x < 1.0 else 1.0
-
-    ci = p_rw.confidence_interval
-    p_year = Estimate(
-        to_year(p_rw.estimate),
-        ConfidenceInterval(to_year(ci.low), to_year(ci.high)),
-        f"p_region_window's interval, transformed: 1-(1-p)^n_w, n_w = {n_w:.6g}",
-    )
-    nan_cells = _nan("n/a: no event")
+    p_year = year_probability(p_rw, n_w, "p_region_window's interval")
     if windows.size == 0:
         per_year = _scaled(p_rw, n_w, f"{label}; no event: n_w x p_region_window_hi")
         impact_year = Estimate(0.0, ConfidenceInterval(0.0, math.inf), "no event: no bound on the impact")
         given = _nan("n/a: no event")
         p99 = cvar = Estimate(0.0, ConfidenceInterval(0.0, math.inf), "no event: no bound")
-        cells = nan_cells
+        cells = _nan("n/a: no event")
     else:
         ratio_method = f"{exch}; ratio per window-hour x 8766 h, delta-method t"
         per_year = _clip0(_scaled(est.ratio(v.events, window_h), HOURS_PER_YEAR, ratio_method))

@@ -115,6 +115,7 @@ __all__ = [
     "run_region_scenario",
     "simulate_region",
     "windows_per_year",
+    "year_probability",
 ]
 
 #: The region and year estimates of MODEL.md section 6, in output order.
@@ -666,9 +667,10 @@ def _t_note(results: RegionResults) -> str:
     return "; n_w = 8766 h / mean T (T sampled per window)" if results.window_sampled else ""
 
 
-def _p_region_year(results: RegionResults, p_rw: Estimate, proportion_method: str) -> Estimate:
-    """1 - (1 - p)^n_w, with the proportion's bounds pushed through that increasing map."""
-    n_w = windows_per_year(results)
+def year_probability(p_rw: Estimate, n_w: float, method: str, note: str = "") -> Estimate:
+    """P(an event in a region-year) = 1 - (1 - p)^n_w from p_region_window, its bounds
+    pushed through that increasing map (so the interval keeps p's coverage); ``method`` is
+    p's interval method, ``note`` appended to the method text."""
 
     def to_year(p: float) -> float:
         return float(-math.expm1(n_w * math.log1p(-p))) if p < 1.0 else 1.0
@@ -677,8 +679,13 @@ def _p_region_year(results: RegionResults, p_rw: Estimate, proportion_method: st
     return Estimate(
         to_year(p_rw.estimate),
         ConfidenceInterval(to_year(ci.low), to_year(ci.high)),
-        f"{proportion_method}, transformed: 1-(1-p)^n_w, n_w = {n_w:.6g}{_t_note(results)}",
+        f"{method}, transformed: 1-(1-p)^n_w, n_w = {n_w:.6g}{note}",
     )
+
+
+def _p_region_year(results: RegionResults, p_rw: Estimate, proportion_method: str) -> Estimate:
+    """1 - (1 - p)^n_w, with the proportion's bounds pushed through that increasing map."""
+    return year_probability(p_rw, windows_per_year(results), proportion_method, _t_note(results))
 
 
 def _events_per_year(results: RegionResults) -> Estimate:
