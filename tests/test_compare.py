@@ -49,6 +49,7 @@ from riskmc.scenario import simulate
 from riskmc.tables import read_table
 
 from .conftest import STRESS, stress_config
+from .test_cli_rare import RARE
 
 Z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
 REPO = Path(__file__).resolve().parent.parent
@@ -726,11 +727,7 @@ def test_weighted_risk_ratio_edges() -> None:
 
 def test_cli_compare_picks_importance_sampling_where_events_are_rare(tmp_path: Path) -> None:
     cfg = tmp_path / "rare.toml"
-    cfg.write_text(
-        '[window]\nhours = 0.25\n[planner]\ninterval = {dist = "expon", scale = 3}\n'
-        "[enactors]\npoll_interval = 2.0\n[endpoints]\ncount = 20\n[write]\nfail_prob = 0.01\n"
-        "[degraded]\nprob = 1e-7\nfail_prob = 0.8\n[cleanup]\nkeep_generations = 10\n"
-    )
+    cfg.write_text(RARE)  # trials = 2000 there; --trials below
     out = tmp_path / "c"
     args = ["compare", str(cfg), "--trials", "1000", "--mitigation", "conditional_write", "--out", str(out)]
     result = CliRunner().invoke(app, args)  # the default --estimator auto
