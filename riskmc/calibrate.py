@@ -11,13 +11,18 @@ after window is p_cell_window over the mean window length).
 
 **The curve.** r is estimated on a log-spaced grid of theta between ``low`` and ``high``,
 every point with the same seed and trials (common random numbers, so the curve is smooth
-and its shape is not noise) and the same estimator and importance-sampling proposal (fixed
-once, from the configuration as given).  For ``degraded.prob`` below the proposal's q, the
-simulation under the proposal does not depend on theta at all, only the likelihood ratios
-do, so one simulation serves every grid point (the weights are recomputed; this is the
-same estimate as simulating each point, only faster).  The curve is made monotone (a
-running maximum in the direction of its overall trend: events cannot become rarer as a
-risk factor grows), and crossed by linear interpolation in (log theta, log r).
+and its shape is not noise) and the same estimator plan (resolved once, on the
+configuration as given).  Its interval at each point is p_cell_window's, so it includes the
+bound of any stratum the sample did not see.  The curve is made monotone (a running maximum
+in the direction of its overall trend: events cannot become rarer as a risk factor grows),
+and crossed by linear interpolation in (log theta, log r).
+
+**A count the curve cannot reach is refused.**  Events that do not depend on the parameter
+(e.g. events without any degraded run, when calibrating ``degraded.prob``) put a *floor*
+under the curve: when even its lower bound at the grid's low end expects more events than
+the count, no value of the parameter reproduces the count, and calibrate says so with the
+floor instead of returning a value; likewise when the upper bound at the high end expects
+fewer.
 
 **The interval.** Two sources of uncertainty, the dominant one being that N is a single
 Poisson count: the exact (Garwood) 95% interval [lambda_lo, lambda_hi] of its mean.  The
@@ -32,22 +37,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats
 
+from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
-from riskmc.params import concat, sample_block
-from riskmc.rare import (
-    CellSample,
-    Proposal,
-    p_cell_window,
-    resolve_estimator,
-    simulate_sample,
-)
-from riskmc.streams import blocks_for
+from riskmc.estimators import Plan
+from riskmc.estimators.quantities import CellStats, p_cell_window
 
 __all__ = ["DEFAULT_POINTS", "Calibration", "CalibrationError", "calibrate", "poisson_mean_interval"]
 
@@ -78,7 +77,7 @@ class Calibration:
     estimator: str
     trials: int
     seed: int
-    curve: list[dict[str, float]] = field(repr=False)
+    curve: list[dict[str, float | str]] = field(repr=False)
     elapsed_s: float = 0.0
 
     def row(self) -> dict[str, object]:
@@ -118,18 +117,6 @@ def _current_value(config: Config, key: str) -> float:
     return float(value)
 
 
-def _reweight(
-    sample: CellSample, config: Config, seed: int, blocks: range, n: int, proposal: Proposal
-) -> CellSample:
-    """The same simulated trials with the likelihood ratios of ``config`` (whose degraded
-    probabilities are all at most the proposal's q, so the simulation is unchanged)."""
-    params = concat([sample_block(config, seed, b) for b in blocks])
-    tilted = proposal.tilt(params)
-    runs = np.zeros(params.n, np.int64), np.zeros(params.n, np.int64)
-    runs[0][:n], runs[1][:n] = sample.runs_started, sample.runs_degraded
-    return replace(sample, log_weight=Proposal.log_weights(params, tilted, *runs)[:n])
-
-
 def _crossing(thetas: np.ndarray, rates: np.ndarray, level: float, increasing: bool) -> float:
     """theta where the (monotone-envelope) curve crosses ``level``; nan when it does not."""
     r = np.maximum.accumulate(rates) if increasing else np.minimum.accumulate(rates)
@@ -159,6 +146,8 @@ def calibrate(
     trials: int | None = None,
     seed: int | None = None,
     estimator: str = "auto",
+    plan: Plan | None = None,
+    threads: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> Calibration:
     """Calibrate ``key`` (module docstring).  The grid defaults to [v / 1000, v * 1000]
@@ -180,71 +169,88 @@ def calibrate(
         raise CalibrationError(f"the grid needs 0 < --low < --high, got {low:g} and {high:g}")
     trials = config.trials if trials is None else trials
     seed = config.seed if seed is None else seed
-    name, proposal = resolve_estimator(config, seed, estimator)
     thetas = np.geomspace(low, high, points)
     configs = [_override(config, key, float(t)) for t in thetas]  # every value checked first
-    blocks = blocks_for(trials)
-    reuse = key == "degraded.prob" and proposal is not None and high <= proposal.q
-    shared: CellSample | None = None
-    label = proposal.label if proposal is not None else "naive"
-    curve: list[dict[str, float]] = []
+    if plan is None:
+        plan = estimators.resolve(config, seed, estimator, threads=threads)
+    curve: list[dict[str, float | str]] = []
     for t, cfg in zip(thetas, configs, strict=True):
-        if reuse and proposal is not None:
-            if shared is None:
-                shared = simulate_sample(cfg, seed, blocks, trials, proposal, all_cells=False)
-            sample = _reweight(shared, cfg, seed, blocks, trials, proposal)
-        else:
-            sample = simulate_sample(cfg, seed, blocks, trials, proposal, all_cells=False)
-        p = p_cell_window(sample, name, label)
-        hours = float(np.mean(sample.window_s)) / 3600.0
-        ci = p.estimate.confidence_interval
+        sample = estimators.simulate(cfg, seed, range(trials), plan, threads)
+        stats = CellStats.of(sample)
+        p, unseen, _ = p_cell_window(stats, plan)
+        hours = float(np.sum(sample.weight * sample.window_h) / np.sum(sample.weight))
+        ci = p.confidence_interval
         curve.append(
             {
                 "value": float(t),
-                "events_per_cell_hour": p.estimate.estimate / hours,
+                "events_per_cell_hour": p.estimate / hours,
                 "events_per_cell_hour_lo": ci.low / hours,
                 "events_per_cell_hour_hi": ci.high / hours,
-                "expected_events": p.estimate.estimate / hours * exposure_cell_hours,
-                "hits": float(p.hits),
-                "ess": p.ess,
+                "expected_events": p.estimate / hours * exposure_cell_hours,
+                "hits": float(stats.y.hits),
+                "ess": stats.y.ess,
+                "unobserved_strata": ",".join(unseen),
             }
         )
         if progress is not None:
             progress(1)
-    rate = np.array([c["events_per_cell_hour"] for c in curve])
-    rate_lo = np.array([c["events_per_cell_hour_lo"] for c in curve])
-    rate_hi = np.array([c["events_per_cell_hour_hi"] for c in curve])
+    rate = np.array([float(c["events_per_cell_hour"]) for c in curve])
+    rate_lo = np.array([float(c["events_per_cell_hour_lo"]) for c in curve])
+    rate_hi = np.array([float(c["events_per_cell_hour_hi"]) for c in curve])
     increasing = bool(rate[-1] >= rate[0])
     lam_lo, lam_hi = poisson_mean_interval(observed_events)
     target = observed_events / exposure_cell_hours
-    point = _crossing(thetas, rate, target, increasing)
+    name = plan.estimator
     if not any(c["hits"] for c in curve):
         raise CalibrationError(
             f"--param {key}: no event at any grid point in {trials:,} trials ({name} estimator); "
             "give more --trials, or --estimator is where degraded runs are rare"
         )
+    floor_end, top_end = (0, -1) if increasing else (-1, 0)
+    x = exposure_cell_hours
+
+    def expected(i: int) -> str:
+        return f"{rate[i] * x:.3g} [{rate_lo[i] * x:.3g}, {rate_hi[i] * x:.3g}]"
+
+    if rate_lo[floor_end] * x > observed_events:
+        where = "--low" if increasing else "--high"
+        raise CalibrationError(
+            f"--param {key}: no value reproduces {observed_events} event(s) over {x:g} cell-hours: "
+            f"at {where} {thetas[floor_end]:g} the curve's floor already expects {expected(floor_end)}, "
+            "from events that do not need this parameter (e.g. without any degraded run)"
+        )
+    if rate_hi[top_end] * x < observed_events:
+        where = "--high" if increasing else "--low"
+        raise CalibrationError(
+            f"--param {key}: no value in the grid reproduces {observed_events} event(s) over {x:g} "
+            f"cell-hours: at {where} {thetas[top_end]:g} the curve expects at most {expected(top_end)}; "
+            "widen the grid, if the parameter can go further"
+        )
+    point = _crossing(thetas, rate, target, increasing)
     if math.isnan(point):
-        span = f"{rate.min() * exposure_cell_hours:.3g}..{rate.max() * exposure_cell_hours:.3g}"
+        span = f"{rate.min() * x:.3g}..{rate.max() * x:.3g}"
         raise CalibrationError(
             f"--param {key}: over [{low:g}, {high:g}] the expected events over the exposure span "
             f"{span}, not {observed_events}; widen the grid with --low/--high"
         )
     if increasing:
-        theta_lo = _crossing(thetas, rate_hi, lam_lo / exposure_cell_hours, True)
-        theta_hi = _crossing(thetas, rate_lo, lam_hi / exposure_cell_hours, True)
+        theta_lo = _crossing(thetas, rate_hi, lam_lo / x, True)
+        theta_hi = _crossing(thetas, rate_lo, lam_hi / x, True)
     else:
-        theta_lo = _crossing(thetas, rate_lo, lam_hi / exposure_cell_hours, False)
-        theta_hi = _crossing(thetas, rate_hi, lam_lo / exposure_cell_hours, False)
+        theta_lo = _crossing(thetas, rate_lo, lam_hi / x, False)
+        theta_hi = _crossing(thetas, rate_hi, lam_lo / x, False)
     # a bound beyond the grid is reported as the grid's end, and the method says so
     notes = []
     if math.isnan(theta_lo):
         theta_lo = low
-        notes.append(f"lower bound below the grid's low end {low:g}")
+        notes.append(f"lower bound at or below the grid's low end {low:g}")
     if math.isnan(theta_hi):
         theta_hi = high
-        notes.append(f"upper bound beyond the grid's high end {high:g}")
+        notes.append(f"upper bound at or beyond the grid's high end {high:g}")
+    if any(c["unobserved_strata"] for c in curve):
+        notes.append("the curve's upper bounds include strata the sample did not see")
     method = (
-        f"{points}-point log grid, {name} estimator, common random numbers, log-log interpolation; "
+        f"{points}-point log grid, {plan.short} estimator, common random numbers, log-log interpolation; "
         f"interval: exact Poisson interval of {observed_events} event(s) [{lam_lo:.4g}, {lam_hi:.4g}] "
         "through the Monte Carlo bounds of the curve"
     )
@@ -256,7 +262,7 @@ def calibrate(
         value=value,
         observed_events=observed_events,
         exposure_cell_hours=exposure_cell_hours,
-        estimator=name,
+        estimator=plan.short,
         trials=trials,
         seed=seed,
         curve=curve,

@@ -1,36 +1,26 @@
 """Mitigation comparison: a baseline and mitigated scenarios, paired on common random numbers.
 
-MODEL.md section 6: per mitigation, paired with the baseline on common random numbers,
-``risk_ratio`` (+ CI) and ``impact_reduction_min`` (+ CI), next to every estimate of a plain
-run, so that the benefit of a fix (fewer events) is read next to its costs (plan freshness,
-abandoned runs).
+docs/model.md section 6: per mitigation, paired with the baseline on common random numbers,
+``risk_ratio`` (+ CI), ``plan_age_change_s`` and ``impact_reduction_min`` (+ CI), next to
+every estimate of a plain run, so that the benefit of a fix (fewer events, less impact) is
+read next to its costs (plan freshness, abandoned runs).
 
 * :func:`scenarios` builds the scenario configs: the baseline (every mitigation removed),
   then one config per requested mitigation or ``+``-combination.
-* :func:`risk_ratio`, :func:`mean_difference` (paired) and :func:`unpaired_mean_difference`
-  (Welch, for reference) turn the per-trial outcomes of two scenarios into estimates.
-* :func:`compare_scenarios` simulates any list of scenarios on the same trials and seed and
-  returns one row per scenario; :func:`compare` is ``compare_scenarios(scenarios(...))``.
+* :func:`compare` runs every scenario on the SAME trials, seed and estimator plan (resolved
+  once, on the baseline) and returns one row per scenario.
+* :func:`risk_ratio` (Bonett-Price, paired binary outcomes), :func:`weighted_risk_ratio`,
+  :func:`mean_difference`, :func:`weighted_mean_difference` and
+  :func:`unpaired_mean_difference` (Welch, for reference) are the paired estimators.
 
-**Why pairing works.**  Every random input is drawn from a stream addressed by (seed, block,
-purpose, ...) (see :mod:`riskmc.draws`), so trial i of two scenarios with the same seed
-sees the same planner times, wake offsets, degraded-flag uniforms and write delays whatever
-mitigation or swept value differs.  The two outcomes of trial i coincide until the two
-timelines diverge (a mitigation abandons a run, an extra run is degraded), so they are
-positively correlated, often strongly, and the variance of a *difference* (or of the log
-of a ratio) is much smaller than for two independent runs.  The paired intervals below use that; intervals
-for independent samples (Welch, or a log-ratio of two unpaired proportions) stay valid on
-such data but are needlessly wide (and would be too narrow if the correlation were
-negative).  Pairing is by trial index: the arrays passed to the estimators must hold the
-same trials of the same seed, in the same order.
-
-**Engines without a mitigation.**  An engine that lacks a mitigation raises
-``NotImplementedError`` from ``simulate`` (the vectorized engine did for all of MODEL.md
-section 5 until issue 3); :func:`compare_scenarios` probes each mitigated scenario with a
-one-trial run first, so that this surfaces in a fraction of a second, naming the scenario,
-instead of after the baseline's run.  Nothing here depends on which mitigations exist:
-scenario pairs that differ in any other parameter (``degraded.prob``,
-``cleanup.keep_generations``, ...) are compared the same way.
+**Why pairing works.**  Every random number is addressed by (seed; trial, cell, purpose,
+enactor, run, write, attempt) (:mod:`riskmc.engine.kernel`), so window i of two scenarios
+with the same seed sees the same planner times, wake offsets, degraded-flag uniforms, write
+delays, repair durations and (under importance sampling) mixture component, whatever
+mitigation differs.  The two outcomes of window i coincide until the timelines diverge, so
+they are positively correlated, often strongly, and the variance of a *difference* (or of
+the log of a ratio) is much smaller than for two independent runs.  Pairing is by trial
+index: the arrays passed to the estimators must hold the same trials of the same seed.
 """
 
 from __future__ import annotations
@@ -44,11 +34,10 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from riskmc import rare
+from riskmc import estimators
 from riskmc.config import MITIGATIONS, Config, ConfigError, parse_config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
-from riskmc.region import RegionResults, RegionRun, run_region_scenario, windows_per_year
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, HOURS_PER_YEAR, simulate
+from riskmc.estimators import Plan, Run
 
 __all__ = [
     "BASELINE",
@@ -56,9 +45,6 @@ __all__ = [
     "REFERENCE_METHOD",
     "RISK_RATIO_METHOD",
     "compare",
-    "compare_scenarios",
-    "compare_weighted",
-    "engine_supports",
     "mean_difference",
     "paired_table",
     "parse_names",
@@ -68,6 +54,7 @@ __all__ = [
     "unpaired_mean_difference",
     "weighted_mean_difference",
     "weighted_risk_ratio",
+    "with_mitigations",
 ]
 
 #: Label of the reference scenario (every mitigation removed); always the first row.
@@ -78,8 +65,6 @@ REFERENCE_METHOD = "reference"
 
 #: ``_method`` of ``risk_ratio``.
 RISK_RATIO_METHOD = "bonett-price-hybrid-wilson"
-
-#: ``_method`` of ``impact_reduction_min`` until the region/impact layer exists.
 
 #: Parameters a mitigation gets when the config has no ``[mitigations.NAME]`` table (or the
 #: table lacks the parameter).  Plain defaults for the *default* configuration (MODEL.md
@@ -381,22 +366,6 @@ def unpaired_mean_difference(base_values: np.ndarray, other_values: np.ndarray) 
 # -- the comparison --------------------------------------------------------------------------------
 
 
-def engine_supports(config: Config, seed: int | None = None) -> bool:
-    """Whether the vectorized engine can simulate ``config`` (a one-trial probe run)."""
-    try:
-        simulate(config, 1, config.seed if seed is None else seed)
-    except NotImplementedError:
-        return False
-    return True
-
-
-def _probe(label: str, config: Config, seed: int) -> None:
-    try:
-        simulate(config, 1, seed)
-    except NotImplementedError as e:
-        raise NotImplementedError(f"scenario {label!r}: {e}") from e
-
-
 def _reference_estimates(events: int) -> tuple[Estimate, Estimate, Estimate]:
     """The reference row's risk ratio, plan-age change and impact saved: exact by definition
     (1, 0, 0; the ratio is undefined without a reference event)."""
@@ -409,53 +378,17 @@ def _reference_estimates(events: int) -> tuple[Estimate, Estimate, Estimate]:
     return rr, zero, zero
 
 
-def _columns(rr: Estimate, age: Estimate, impact: Estimate) -> dict[str, object]:
-    cols: dict[str, object] = {}
-    cols.update(rr.columns("risk_ratio"))
-    cols.update(age.columns("plan_age_change_s"))
-    cols.update(impact.columns("impact_reduction_min"))
-    return cols
-
-
-def _comparison_columns(base: RegionRun, other_run: RegionRun, reference: bool) -> dict[str, object]:
-    base_cells, other = base.results.cells_layer0, other_run.results.cells_layer0
-    events = int(base_cells.event.sum())
-    if reference:
-        rr, age, impact = _reference_estimates(events)
-    else:
-        rr = risk_ratio(base_cells.event, other.event)
-        age = mean_difference(base_cells.mean_plan_age_s, other.mean_plan_age_s)
-        impact = impact_reduction(base.results, other_run.results)
-    return _columns(rr, age, impact)
-
-
-def impact_reduction(base: RegionResults, other: RegionResults) -> Estimate:
-    """Expected annual impact saved, region-traffic-minutes per region-year: the paired
-    mean of (baseline - other) impact per region-window (the same region-windows, common
-    random numbers) times the windows per region-year; paired t interval."""
-    diff = mean_difference(other.impact_min, base.impact_min)  # base - other, per window
-    n_w = windows_per_year(base)
-    ci = diff.confidence_interval
-    return Estimate(
-        diff.estimate * n_w,
-        ConfidenceInterval(ci.low * n_w, ci.high * n_w),
-        f"{diff.method} x windows per region-year",
-        diff.standard_error * n_w,
-    )
-
-
 def weighted_risk_ratio(base_values: np.ndarray, other_values: np.ndarray) -> Estimate:
-    """mean(other) / mean(base) of y = w 1{event} over the same trials, each scenario with its
-    own likelihood ratios under one shared proposal (importance sampling).
+    """mean(other) / mean(base) of per-window values (y = w e / C) over the same windows,
+    each scenario weighted with its own likelihood ratios under one shared plan.
 
     Delta method on log R with the pairing: Var(log R) ~ Var(y_o / mean_o - y_b / mean_b) / n,
-    the interval exp(log R +- z SE) (a ratio's sampling distribution is closer to normal on
-    the log scale, and the interval stays positive).  With no event in the other scenario
-    R = 0 and, importance sampling giving no upper bound without a hit, the interval is
-    [0, inf)."""
+    the interval exp(log R +- z SE) (a ratio is closer to normal on the log scale, and the
+    interval stays positive).  With no event in the other scenario R = 0, bounded by the
+    caller (:func:`comparison_columns`) from the two scenarios' own intervals."""
     yb = np.asarray(base_values, dtype=float)
     yo = np.asarray(other_values, dtype=float)
-    method = "importance-sampling ratio of weighted means, paired delta method on log R"
+    method = "ratio of weighted means, paired delta method on log R"
     n = yb.size
     mb, mo = float(yb.mean()) if n else 0.0, float(yo.mean()) if n else 0.0
     if mb <= 0.0:
@@ -464,22 +397,21 @@ def weighted_risk_ratio(base_values: np.ndarray, other_values: np.ndarray) -> Es
         return Estimate(0.0, ConfidenceInterval(0.0, math.inf), f"{method}: no event in this scenario")
     r = mo / mb
     se = float(np.std(yo / mo - yb / mb, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
-    return Estimate(r, ConfidenceInterval(r * math.exp(-z * se), r * math.exp(z * se)), method, r * se)
+    return Estimate(r, ConfidenceInterval(r * math.exp(-_Z * se), r * math.exp(_Z * se)), method, r * se)
 
 
 def weighted_mean_difference(
     base_weights: np.ndarray, base_values: np.ndarray, other_weights: np.ndarray, other_values: np.ndarray
 ) -> Estimate:
-    """r_other - r_base, r = sum(w x) / sum(w) (self-normalised importance sampling: the
-    weights' common factor cancels, which matters for quantities of normal operation such
-    as plan age), over the same trials; delta method with the pairing: the per-trial
-    influence w_o (x_o - r_o) / mean(w_o) - w_b (x_b - r_b) / mean(w_b), Student t."""
+    """r_other - r_base, r = sum(w x) / sum(w) (self-normalised: the weights' common factor
+    cancels, which matters for quantities of normal operation such as plan age), over the
+    same windows; delta method with the pairing: the per-window influence w_o (x_o - r_o) /
+    mean(w_o) - w_b (x_b - r_b) / mean(w_b), Student t.  With weights 1, the paired t."""
     wb, xb = np.asarray(base_weights, float), np.asarray(base_values, float)
     wo, xo = np.asarray(other_weights, float), np.asarray(other_values, float)
     ok = np.isfinite(xb) & np.isfinite(xo)
     wb, xb, wo, xo = wb[ok], xb[ok], wo[ok], xo[ok]
-    method = "weighted (self-normalised) paired difference, delta-method t"
+    method = "self-normalised paired difference, delta-method t"
     n = xb.size
     if n < 2 or wb.sum() <= 0 or wo.sum() <= 0:
         return Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), method)
@@ -491,144 +423,134 @@ def weighted_mean_difference(
     return Estimate(d, ConfidenceInterval(d - q * se, d + q * se), method, se)
 
 
-def _weighted_columns(base: rare.RareRun, other: rare.RareRun, reference: bool) -> dict[str, object]:
-    """The comparison columns of :func:`_comparison_columns` for importance-sampled runs on the
-    same trials and proposal: every per-trial value weighted by its own scenario's w."""
-    b, o = base.sample, other.sample
+def _per_cell(run: Run, stratum: str | None = None) -> np.ndarray:
+    """w e / C per window: every event, or one stratum's (``no_degraded``, ``degraded``)."""
+    s = run.sample
+    events = {None: s.events, "no_degraded": s.events_nodeg, "degraded": s.events_deg}[stratum]
+    return s.weight * events / s.cells
+
+
+def _stratum_risk_ratio(base: Run, other: Run, stratum: str) -> Estimate:
+    """The risk ratio within one stratum of events (paired delta method on log R); a stratum
+    without a hit in the other scenario gets [0, its zero-hit bound / the baseline's lower
+    end], one without a hit in the baseline is undefined."""
+    rr = weighted_risk_ratio(_per_cell(base, stratum), _per_cell(other, stratum))
+    if rr.estimate == 0.0:
+        b_lo = base.estimates.strata[stratum].confidence_interval.low
+        o_hi = other.estimates.strata[stratum].confidence_interval.high
+        hi = o_hi / b_lo if b_lo > 0 else math.inf
+        return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{rr.method}; upper end from the zero-hit bound")
+    return rr
+
+
+def _risk_ratio(base: Run, other: Run) -> Estimate:
+    """The paired risk ratio: Bonett-Price on the event indicators of a plain sample of
+    one-cell windows (exact small-count behaviour), else the paired delta method on log R;
+    widened by the scenarios' own intervals where a stratum is unobserved (the bounds of
+    what the sample cannot see are in those) or the other scenario has no event."""
+    sb, so = base.sample, other.sample
+    if not base.plan.tilts and np.all(sb.cells == 1):
+        return risk_ratio(sb.events > 0, so.events > 0)
+    rr = weighted_risk_ratio(_per_cell(base), _per_cell(other))
+    pb = base.estimates.values["p_cell_window"].confidence_interval
+    po = other.estimates.values["p_cell_window"].confidence_interval
+    unseen = base.estimates.unseen or other.estimates.unseen or rr.estimate == 0.0
+    if not unseen or math.isnan(rr.estimate):
+        return rr
+    lo = min(rr.confidence_interval.low, po.low / pb.high) if pb.high > 0 else 0.0
+    hi = max(
+        rr.confidence_interval.high if rr.estimate > 0 else 0.0, po.high / pb.low if pb.low > 0 else math.inf
+    )
+    return Estimate(
+        rr.estimate,
+        ConfidenceInterval(lo, hi),
+        f"{rr.method}; widened to the ratio of the two p_cell_window intervals "
+        "(unobserved strata or no event)",
+        rr.standard_error,
+    )
+
+
+def _impact_reduction(base: Run, other: Run) -> Estimate:
+    """Expected annual impact saved (baseline - other), region-traffic-minutes per
+    region-year: the paired mean difference of w x impact per window, x n_w; widened by the
+    impact bounds of the scenarios' unobserved strata."""
+    sb, so = base.sample, other.sample
+    diff = mean_difference(so.weight * so.impact_min, sb.weight * sb.impact_min)
+    n_w = estimators.windows_per_year(sb)
+    ci = diff.confidence_interval
+    lo, hi = ci.low * n_w, ci.high * n_w
+    ib = base.estimates.values["impact_per_year_min"]
+    io = other.estimates.values["impact_per_year_min"]
+    method = f"{diff.method} x windows per region-year"
+    if other.estimates.unseen or base.estimates.unseen:  # what the samples cannot see, from their own bounds
+        lo -= max(0.0, io.confidence_interval.high - io.estimate)
+        hi += max(0.0, ib.confidence_interval.high - ib.estimate)
+        method += "; widened by the impact bounds of unobserved strata"
+    return Estimate(diff.estimate * n_w, ConfidenceInterval(lo, hi), method, diff.standard_error * n_w)
+
+
+def comparison_columns(base: Run, other: Run, reference: bool) -> dict[str, object]:
+    """``risk_ratio`` (and ``risk_ratio_<stratum>`` within each stratum of events),
+    ``plan_age_change_s`` and ``impact_reduction_min`` of ``other``, paired with ``base``
+    window by window (both on the same trials and plan)."""
+    sb, so = base.sample, other.sample
+    strata: dict[str, Estimate] = {}
     if reference:
-        events = int(np.count_nonzero(b.event))
-        rr, age, impact = _reference_estimates(events)
+        rr, age, impact = _reference_estimates(int(np.count_nonzero(sb.events)))
+        for stratum, count in (("no_degraded", sb.events_nodeg), ("degraded", sb.events_deg)):
+            strata[stratum] = _reference_estimates(int(np.count_nonzero(count)))[0]
     else:
-        rr = weighted_risk_ratio(b.weight * b.event, o.weight * o.event)
-        age = weighted_mean_difference(b.weight, b.mean_plan_age_s, o.weight, o.mean_plan_age_s)
-        diff = mean_difference(rare.window_impacts(o), rare.window_impacts(b))  # base - other
-        n_w = HOURS_PER_YEAR * 3600.0 / float(np.mean(b.window_s))
-        ci = diff.confidence_interval
-        impact = Estimate(
-            diff.estimate * n_w,
-            ConfidenceInterval(ci.low * n_w, ci.high * n_w),
-            f"weighted {diff.method} x windows per region-year",
-            diff.standard_error * n_w,
-        )
-    return _columns(rr, age, impact)
+        rr = _risk_ratio(base, other)
+        age = weighted_mean_difference(sb.weight, sb.mean_plan_age_s, so.weight, so.mean_plan_age_s)
+        impact = _impact_reduction(base, other)
+        strata = {s: _stratum_risk_ratio(base, other, s) for s in estimators.STRATA}
+    cols: dict[str, object] = {}
+    cols.update(rr.columns("risk_ratio"))
+    for stratum, e in strata.items():
+        cols.update(e.columns(f"risk_ratio_{stratum}"))
+    cols.update(age.columns("plan_age_change_s"))
+    cols.update(impact.columns("impact_reduction_min"))
+    return cols
 
 
-def compare_weighted(
-    scenario_list: Sequence[tuple[str, Config]],
-    trials: int,
-    seed: int,
-    progress: Callable[[int], None] | None = None,
-    resolved: tuple[str, rare.Proposal | None] | None = None,
-) -> list[dict[str, object]]:
-    """:func:`compare_scenarios` with importance sampling (:mod:`riskmc.rare`): every
-    scenario on the same trials, seed and proposal (from the first scenario's pilot), so
-    that trial i of two scenarios shares its random inputs and its tilted degraded flags;
-    each scenario weights its trials with its own likelihood ratios.  The risk ratio is
-    :func:`weighted_risk_ratio`; plan-age change and impact saved are paired t intervals of
-    the weighted per-trial values."""
-    if not scenario_list:
-        raise ValueError("no scenarios to compare")
-    for label, cfg in scenario_list:
-        if cfg.mitigations:
-            _probe(label, cfg, seed)
-    if resolved is None:  # the caller's, when it already ran the pilot (a second would be the same)
-        resolved = rare.resolve_estimator(scenario_list[0][1], seed, "is")
-    tick = None if progress is None else (lambda k, _e: progress(k))
-    runs = [
-        (label, rare.run_adaptive(cfg, max_trials=trials, seed=seed, resolved=resolved, progress=tick))
-        for label, cfg in scenario_list
-    ]
-    base = runs[0][1]
-    return [_row(label, run, _weighted_columns(base, run, i == 0)) for i, (label, run) in enumerate(runs)]
-
-
-def _row(label: str, result: RegionRun | rare.RareRun, comparison: Mapping[str, object]) -> dict[str, object]:
-    """``RegionRun.row()`` with ``mitigation`` after ``scenario`` and the comparison
-    columns after the estimates (before ``rel_err``)."""
+def _row(label: str, result: Run, comparison: Mapping[str, object]) -> dict[str, object]:
+    """The run's row with ``mitigation`` after ``scenario`` and the comparison columns after
+    the estimates (before ``rel_err``)."""
     row: dict[str, object] = {}
-    placed = False
     for key, value in result.row().items():
-        if key == "rel_err" and not placed:
+        if key == "rel_err":
             row.update(comparison)
-            placed = True
         row[key] = value
         if key == "scenario":
             row["mitigation"] = label
-    if not placed:
-        row.update(comparison)
     return row
-
-
-def compare_scenarios(
-    scenario_list: Sequence[tuple[str, Config]],
-    trials: int,
-    seed: int,
-    progress: Callable[[int], None] | None = None,
-    *,
-    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
-) -> list[dict[str, object]]:
-    """Simulate each ``(label, config)`` on trials [0, trials) of ``seed``; one row each.
-
-    The first scenario is the reference of the pairing.  A row has every column of
-    :meth:`riskmc.region.RegionRun.row` (the estimates of ``riskmc run``), plus
-    ``mitigation`` (the label) and, paired with the first scenario trial by trial:
-
-    * ``risk_ratio`` (+ ``_lo``, ``_hi``, ``_method``): p / p_reference, see
-      :func:`risk_ratio`;
-    * ``plan_age_change_s``: mean change of ``mean_plan_age_s`` (this minus reference),
-      :func:`mean_difference` (paired t);
-    * ``impact_reduction_min``: expected annual impact saved (reference minus this), in
-      region-traffic-minutes per region-year, paired over region-windows, see
-      :func:`impact_reduction`.
-
-    The reference row itself gets ``risk_ratio`` 1.0 with the degenerate interval [1, 1],
-    ``plan_age_change_s`` and ``impact_reduction_min`` 0.0 with [0, 0], method
-    ``reference``: exact by definition,
-    not estimates (with 0 reference events the ratio is undefined: NaN, [NaN, NaN]).
-
-    Scenarios with a mitigation are first probed with a one-trial run, so that an engine
-    without that mitigation raises ``NotImplementedError`` (naming the scenario) before
-    any long run.  ``progress`` is called with the trials done after each engine chunk,
-    over all scenarios (total ``trials * len(scenario_list)``).
-    """
-    if not scenario_list:
-        raise ValueError("no scenarios to compare")
-    for label, cfg in scenario_list:
-        if cfg.mitigations:
-            _probe(label, cfg, seed)
-    rows: list[dict[str, object]] = []
-    base: RegionRun | None = None
-    for i, (label, cfg) in enumerate(scenario_list):
-        result = run_region_scenario(
-            cfg, trials=trials, seed=seed, chunk_trials=chunk_trials, progress=progress
-        )
-        if base is None:
-            base = result  # only the reference's per-trial outcomes are kept beyond its row
-        rows.append(_row(label, result, _comparison_columns(base, result, reference=i == 0)))
-    return rows
 
 
 def compare(
     config: Config,
     names: Sequence[str] | None = None,
+    *,
     trials: int | None = None,
     seed: int | None = None,
+    plan: Plan | None = None,
+    estimator: str = "auto",
+    threads: int = 1,
     progress: Callable[[int], None] | None = None,
-    *,
-    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
-    estimator: str = "naive",
 ) -> list[dict[str, object]]:
-    """The mitigation comparison of ``config``: :func:`scenarios` through
-    :func:`compare_scenarios` (``estimator`` naive) or :func:`compare_weighted` (``is``;
-    ``auto`` picks one from the baseline's pilot, as ``riskmc run`` does).  ``trials`` and
-    ``seed`` default to the config's; every scenario runs the same trials of the same seed.
-    One row per scenario, baseline first.
-    """
+    """The mitigation comparison of ``config``: :func:`scenarios`, every one on trials [0,
+    trials) of ``seed`` (default the config's) under one plan (``plan``, else resolved from
+    ``estimator`` on the baseline).  One row per scenario, baseline first; ``progress`` gets
+    the windows done after each block, over all scenarios."""
     scenario_list = scenarios(config, names)
-    trials = config.trials if trials is None else trials
     seed = config.seed if seed is None else seed
-    if estimator != "naive":
-        resolved = rare.resolve_estimator(scenario_list[0][1], seed, estimator)
-        if resolved[0] == "is":
-            return compare_weighted(scenario_list, trials, seed, progress, resolved)
-    return compare_scenarios(scenario_list, trials, seed, progress, chunk_trials=chunk_trials)
+    if plan is None:
+        plan = estimators.resolve(scenario_list[0][1], seed, estimator, threads=threads)
+    tick = None if progress is None else (lambda k, _e: progress(k))
+    rows: list[dict[str, object]] = []
+    base: Run | None = None
+    for label, cfg in scenario_list:
+        result = estimators.run(cfg, plan, seed=seed, trials=trials, threads=threads, progress=tick)
+        if base is None:
+            base = result
+        rows.append(_row(label, result, comparison_columns(base, result, reference=result is base)))
+    return rows

@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from riskmc.distributions import (
-    ConfigError,
+    USE_DISTRIBUTIONS,
     DistSpec,
     parse_dist,
     support_text,
     type_name,
 )
+from riskmc.errors import ConfigError
 
 __all__ = [
     "KEYS",
@@ -320,10 +321,21 @@ def _check_support(key: str, dist: DistSpec, spec: KeySpec) -> None:
         )
 
 
-def _value(key: str, v: object, spec: KeySpec) -> Value:
-    """Validate the value of a number/count/use key (plain or a distribution table)."""
+def _value(key: str, v: object, spec: KeySpec, base_dir: str | None = None) -> Value:
+    """Validate the value of a number/count/use key (plain or a distribution table).
+
+    A use key (drawn at every use, by the engine) takes the distributions of
+    :data:`~riskmc.distributions.USE_DISTRIBUTIONS`; a sampled number any scipy.stats one."""
     if isinstance(v, Mapping):
-        dist = parse_dist(key, v)
+        if spec.kind == "use" and isinstance(v.get("dist"), str) and v["dist"] not in USE_DISTRIBUTIONS:
+            raise ConfigError(
+                f"{key}.dist",
+                f"{v['dist']!r} cannot be drawn at every use; the engine draws "
+                f"{', '.join(USE_DISTRIBUTIONS)} (or a plain number, a constant); parameters drawn "
+                "once per region-window, including those inside this table, may use any scipy.stats "
+                "distribution",
+            )
+        dist = parse_dist(key, v, base_dir)
         if spec.kind == "count" and not dist.integer_valued:
             why = f"{dist.name} is continuous" if not dist.discrete else "its loc is not an integer"
             raise ConfigError(
@@ -405,7 +417,7 @@ def _get(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _mitigations(data: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
+def _mitigations(data: Mapping[str, Any], base_dir: str | None = None) -> dict[str, dict[str, Value]]:
     found, table = _get(data, "mitigations")
     if not found:
         return {}
@@ -447,7 +459,7 @@ def _mitigations(data: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
                 if enabled:
                     raise ConfigError(pkey, f"required when {name} is enabled ({spec.doc})")
                 continue
-            params[p] = _value(pkey, sub[p], spec)
+            params[p] = _value(pkey, sub[p], spec, base_dir)
         if enabled:
             out[name] = params
     return out
@@ -650,15 +662,16 @@ def parse_config(data: Mapping[str, Any], source: str = "<string>", overrides: S
     seed = _plain_int("seed", raw.get("seed", KEYS["seed"].default), KEYS["seed"])
     trials = _plain_int("trials", raw.get("trials", KEYS["trials"].default), KEYS["trials"])
 
+    base_dir = None if source == "<string>" else os.path.dirname(os.path.abspath(source))
     values: dict[str, Value] = {}
     for key in VALUE_KEYS:
         spec = KEYS[key]
         found, v = _get(raw, key)
-        values[key] = _value(key, v if found else spec.default, spec)
+        values[key] = _value(key, v if found else spec.default, spec, base_dir)
 
     found, w = _get(raw, "endpoints.weights")
     weights = _weights(w, values["endpoints.count"]) if found else None
-    mitigations = _mitigations(raw)
+    mitigations = _mitigations(raw, base_dir)
     return Config(
         name=name,
         seed=seed,

@@ -1,72 +1,84 @@
 """Distribution tables from the configuration: parsing, validation, support and sampling.
 
 A configuration names a distribution the way scipy.stats does, e.g.
-``{ dist = "lognorm", s = 0.5, scale = 0.1 }`` (MODEL.md section 4).  This module turns such
-a table into a validated :class:`DistSpec` and, at run time, into a :class:`ResolvedDist`:
-one parameter row per region-window, from which the engine draws millions of values with a
-single vectorized scipy call.
+``{ dist = "lognorm", s = 0.5, scale = 0.1 }`` (docs/model.md, "Configuration").  This module
+turns such a table into a validated :class:`DistSpec`.  Two more names exist besides
+scipy's: ``empirical`` (resampling of observed values, ``samples = [...]`` or ``file =
+"latencies.txt"``), and a plain number where a distribution is allowed (a constant).
+
+A sampled parameter (drawn once per region-window) may use any scipy.stats distribution: it
+is evaluated by :meth:`DistSpec.ppf` at an addressed uniform (``riskmc.params``).  The four
+keys drawn at every use are drawn by the engine itself, which implements the distributions
+of :data:`USE_DISTRIBUTIONS` only.
 
 A parameter of a table may itself be a table (a *nested* distribution, e.g. an exponential
-plan interval whose mean is uncertain).  Nested parameters are drawn once per row (window)
-and the outer distribution is then drawn with that row's parameters.
+plan interval whose mean is uncertain).  Nested parameters are drawn once per region-window
+and the outer distribution is then drawn with that window's parameters.
 
-Everything a user can get wrong here raises :class:`ConfigError` naming the dotted key of the
-offending value (``write.latency.scale``), never a scipy traceback.  ``ConfigError`` lives in
-this module only to avoid a circular import; ``riskmc.config`` re-exports it and is the place
-to import it from.
+Everything a user can get wrong here raises :class:`~riskmc.errors.ConfigError` naming the
+dotted key of the offending value (``write.latency.scale``), never a scipy traceback.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import itertools
 import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.stats  # type: ignore[import-untyped]
 
-from riskmc.model import ConstantDist, FrozenScipyDist, ScalarDist
+from riskmc.errors import ConfigError
 
 __all__ = [
     "BOUNDS_DRAWS",
     "BOUNDS_SEED",
+    "EMPIRICAL",
+    "MAX_EMPIRICAL_BYTES",
+    "MAX_EMPIRICAL_VALUES",
+    "USE_DISTRIBUTIONS",
     "ConfigError",
     "DistSpec",
-    "ResolvedDist",
     "distribution_names",
     "parse_dist",
-    "resolve_value",
-    "sample_value",
     "support_text",
     "type_name",
 ]
+
+#: The name of the empirical distribution (resampling of observed values).
+EMPIRICAL = "empirical"
+#: Limits of an empirical distribution: values, and bytes of its file.
+MAX_EMPIRICAL_VALUES = 10_000_000
+MAX_EMPIRICAL_BYTES = 256 * 1024 * 1024
+
+#: The distributions the engine draws at every use (planner.interval, write.latency,
+#: repair.duration, mitigations.empty_guard.repair), each with its parameters in the order
+#: the engine reads them (scipy's names; loc defaults to 0 and scale to 1).
+USE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "expon": ("loc", "scale"),
+    "lognorm": ("s", "loc", "scale"),
+    "gamma": ("a", "loc", "scale"),
+    "weibull_min": ("c", "loc", "scale"),
+    "lomax": ("c", "loc", "scale"),
+    "pareto": ("b", "loc", "scale"),
+    "uniform": ("loc", "scale"),
+    "loguniform": ("a", "b", "loc", "scale"),
+    EMPIRICAL: (),
+}
 
 #: Seed and number of draws of the deterministic sample at which nested parameter tables are
 #: evaluated (see :meth:`DistSpec.support_bounds`).  Fixed so that validation never depends
 #: on the run's seed: the same file is accepted or rejected every time.
 BOUNDS_SEED = 0x5EED
 BOUNDS_DRAWS = 256
-
-
-class ConfigError(Exception):
-    """A user-facing configuration problem, tied to the dotted key that caused it.
-
-    ``str(err)`` is ``"key: problem"`` so that the CLI can print it as is.
-    """
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
-        # Exceptions pickle through ``args`` by default, which would call __init__ with one
-        # argument; worker processes must be able to send this error back.
-        return (ConfigError, (self.key, self.problem))
 
 
 def type_name(value: object) -> str:
@@ -238,17 +250,20 @@ class DistSpec:
     name: str
     params: dict[str, float | DistSpec] = field(hash=False)
     discrete: bool
+    #: ``empirical``: the observed values, sorted (and the file they came from, if any)
+    samples: tuple[float, ...] | None = field(default=None, hash=False, repr=False)
+    source: str | None = None
 
     # -- structure ---------------------------------------------------------------------
 
     @property
     def generator(self) -> Any:
-        """The scipy.stats distribution object."""
+        """The scipy.stats distribution object (not for ``empirical``)."""
         return _generator(self.name)
 
     @property
     def shape_names(self) -> tuple[str, ...]:
-        return _shape_names(self.generator)
+        return () if self.samples is not None else _shape_names(self.generator)
 
     @property
     def nested(self) -> tuple[str, ...]:
@@ -261,6 +276,8 @@ class DistSpec:
 
         scipy lets a discrete distribution have a fractional ``loc``; counts must not.
         """
+        if self.samples is not None:
+            return all(float(x).is_integer() for x in self.samples)
         if not self.discrete:
             return False
         loc = self.params.get("loc", 0)
@@ -270,6 +287,10 @@ class DistSpec:
 
     def describe(self) -> str:
         """Compact text such as ``lognorm(s=1.0, scale=0.2)``; nested tables inline."""
+        if self.samples is not None:
+            where = f", file={self.source}" if self.source else ""
+            lo, hi = _fmt_num(self.samples[0]), _fmt_num(self.samples[-1])
+            return f"empirical(n={len(self.samples)}, {lo}..{hi}{where})"
         inner = ", ".join(
             f"{k}={v.describe() if isinstance(v, DistSpec) else _fmt_param(v)}"
             for k, v in self.params.items()
@@ -279,45 +300,34 @@ class DistSpec:
     def to_table(self) -> dict[str, Any]:
         """The TOML table this spec came from (canonical order), e.g. for hashing."""
         out: dict[str, Any] = {"dist": self.name}
+        if self.samples is not None:  # the values themselves by their hash (a file may be large)
+            data = np.asarray(self.samples, dtype=float).tobytes()
+            out.update(n=len(self.samples), sha256=hashlib.sha256(data).hexdigest())
+            return out
         for k, v in self.params.items():
             out[k] = v.to_table() if isinstance(v, DistSpec) else v
         return out
 
     # -- drawing -----------------------------------------------------------------------
 
-    def resolve(self, rng: np.random.Generator, n: int) -> ResolvedDist:
-        """Draw the nested parameters once per row and return the per-row table.
-
-        Constant parameters are broadcast to length ``n``.  Nested parameters are drawn in
-        scipy's parameter order, so the stream consumed from ``rng`` is reproducible.
-        Rows whose drawn parameters scipy rejects (possible only for nested tables whose
-        plausible-value check in validation missed an extreme draw) raise ConfigError.
-        """
-        params: dict[str, np.ndarray] = {}
-        for k, v in self.params.items():
-            if isinstance(v, DistSpec):
-                params[k] = v.sample(rng, n)
-            else:
-                params[k] = np.full(n, float(v))
-        if self.nested and n > 0:
-            bad = _support_nan(self.generator, params)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                example = ", ".join(f"{k}={_fmt_num(a[i])}" for k, a in params.items())
-                raise ConfigError(
-                    self.key,
-                    f"{self.describe()} drew parameters that scipy.stats.{self.name} rejects "
-                    f"({example}); narrow the nested distributions",
-                )
-        return ResolvedDist(self.name, params, n)
+    def ppf(self, u: np.ndarray, params: Mapping[str, np.ndarray | float]) -> np.ndarray:
+        """Values at the uniforms ``u`` (in (0, 1)) given the nested parameters' values
+        (``params``: one array per nested parameter, the constants are the spec's own);
+        float64, exact integers for an :attr:`integer_valued` spec.  NaN where the
+        distribution rejects a row's parameters."""
+        u = np.asarray(u, dtype=float)
+        if self.samples is not None:
+            values = np.asarray(self.samples, dtype=float)
+            return values[np.minimum((u * values.size).astype(np.int64), values.size - 1)]
+        kw = {k: (params[k] if isinstance(v, DistSpec) else float(v)) for k, v in self.params.items()}
+        with np.errstate(all="ignore"):
+            return np.asarray(self.generator.ppf(u, **kw), dtype=float) * np.ones_like(u)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` draws, one per row, each with its own draw of the nested parameters.
-
-        Always float64; for an :attr:`integer_valued` spec the values are exact integers
-        (cast with ``.astype(np.int64)``).
-        """
-        return self.resolve(rng, n).rvs(rng, (n,))
+        """``n`` draws, each with its own draw of the nested parameters (for the checks of
+        :meth:`support_bounds` only; runs draw with :meth:`ppf` at addressed uniforms)."""
+        params = {k: v.sample(rng, n) for k, v in self.params.items() if isinstance(v, DistSpec)}
+        return self.ppf(rng.random(n) * (1.0 - 2.0**-53) + 2.0**-54, params)
 
     # -- support -----------------------------------------------------------------------
 
@@ -363,6 +373,8 @@ class DistSpec:
 
     @functools.cached_property
     def _bounds(self) -> tuple[float, float]:
+        if self.samples is not None:
+            return float(self.samples[0]), float(self.samples[-1])
         gen = self.generator
         if not self.nested:
             with np.errstate(all="ignore"):
@@ -465,7 +477,7 @@ def _check_values(spec: DistSpec) -> None:
         raise ConfigError(key, f"cannot determine the support of {spec.describe()}")
 
 
-def _parse_param(key: str, value: object) -> float | DistSpec:
+def _parse_param(key: str, value: object, base_dir: str | None = None) -> float | DistSpec:
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a number or a distribution table, got boolean {str(value).lower()}")
     if isinstance(value, (int, float)):
@@ -473,11 +485,71 @@ def _parse_param(key: str, value: object) -> float | DistSpec:
             raise ConfigError(key, "expected a number, got nan")
         return value
     if isinstance(value, Mapping):
-        return parse_dist(key, value)
+        return parse_dist(key, value, base_dir)
     raise ConfigError(key, f"expected a number or a distribution table, got {type_name(value)} {value!r}")
 
 
-def parse_dist(key: str, table: object) -> DistSpec:
+_NUMBER_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _read_samples(key: str, path: str, base_dir: str | None) -> list[float]:
+    """The numbers of a file of observations: separated by white space, commas or
+    semicolons, ``#`` starting a comment; relative paths from the configuration's folder."""
+    full = Path(path) if os.path.isabs(path) or base_dir is None else Path(base_dir) / path
+    try:
+        if not full.is_file():
+            raise ConfigError(key, f"{full}: not a regular file")
+        size = full.stat().st_size
+        if size > MAX_EMPIRICAL_BYTES:
+            raise ConfigError(key, f"{full}: {size:,} bytes, more than the {MAX_EMPIRICAL_BYTES:,} allowed")
+        text = full.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(key, f"cannot read {full}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(key, f"{full}: not UTF-8 text") from None
+    values: list[float] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        for word in _NUMBER_SEPARATORS.split(line.split("#", 1)[0].strip()):
+            if not word:
+                continue
+            try:
+                values.append(float(word))
+            except ValueError:
+                raise ConfigError(key, f"{full}, line {lineno}: {word[:40]!r} is not a number") from None
+    return values
+
+
+def _parse_empirical(key: str, table: Mapping[str, Any], base_dir: str | None) -> DistSpec:
+    """``{dist = "empirical", samples = [...]}`` or ``{dist = "empirical", file = "..."}``."""
+    extra = [p for p in table if p not in ("dist", "samples", "file")]
+    if extra:
+        raise ConfigError(f"{key}.{extra[0]}", "empirical accepts samples or file only")
+    if ("samples" in table) == ("file" in table):
+        raise ConfigError(key, 'empirical needs exactly one of samples = [...] or file = "path"')
+    source: str | None = None
+    if "file" in table:
+        source = table["file"]
+        if not isinstance(source, str) or not source.strip():
+            raise ConfigError(f"{key}.file", f"expected a file name, got {type_name(source)}")
+        raw: Any = _read_samples(f"{key}.file", source, base_dir)
+        where = f"{key}.file"
+    else:
+        raw = table["samples"]
+        where = f"{key}.samples"
+        if not isinstance(raw, list):
+            raise ConfigError(where, f"expected an array of numbers, got {type_name(raw)}")
+    if not raw:
+        raise ConfigError(where, "needs at least one value")
+    if len(raw) > MAX_EMPIRICAL_VALUES:
+        raise ConfigError(where, f"{len(raw):,} values, more than the {MAX_EMPIRICAL_VALUES:,} allowed")
+    for i, x in enumerate(raw):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            raise ConfigError(where, f"value {i + 1} must be a finite number, got {x!r}")
+    samples = tuple(sorted(float(x) for x in raw))
+    return DistSpec(key=key, name=EMPIRICAL, params={}, discrete=True, samples=samples, source=source)
+
+
+def parse_dist(key: str, table: object, base_dir: str | None = None) -> DistSpec:
     """Parse and validate a distribution table found at dotted path ``key``.
 
     Checks, in order: ``dist`` present and a known scipy.stats name; every parameter
@@ -505,6 +577,8 @@ def parse_dist(key: str, table: object) -> DistSpec:
             f"{key}.dist",
             f"expected the name of a scipy.stats distribution (a string), got {type_name(name)}",
         )
+    if name == EMPIRICAL:
+        return _parse_empirical(key, table, base_dir)
     names = distribution_names()
     if name not in names:
         raise ConfigError(
@@ -530,95 +604,7 @@ def parse_dist(key: str, table: object) -> DistSpec:
                 f"{key}.{s}",
                 f"{name} requires parameter {s!r} (its parameters: {', '.join(order)})",
             )
-    params = {p: _parse_param(f"{key}.{p}", table[p]) for p in order if p in table}
+    params = {p: _parse_param(f"{key}.{p}", table[p], base_dir) for p in order if p in table}
     spec = DistSpec(key=key, name=name, params=params, discrete=discrete)
     _check_values(spec)
     return spec
-
-
-class ResolvedDist:
-    """A distribution with one parameter row per region-window, ready to be drawn from.
-
-    ``params`` maps scipy parameter names to float64 arrays of shape (n,); the special name
-    ``"constant"`` has the single parameter ``value`` (a plain number used where a
-    distribution is allowed).  This is the engine's hot path: :meth:`rvs` draws a whole
-    (n, ...) block with one scipy call, broadcasting row parameters over the trailing axes.
-    """
-
-    def __init__(self, name: str, params: Mapping[str, np.ndarray], n: int | None = None) -> None:
-        """``n`` is needed only for a distribution without parameters (e.g. plain expon)."""
-        self.name = name
-        self.params: dict[str, np.ndarray] = {
-            k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in params.items()
-        }
-        lengths = {len(v) for v in self.params.values()} | ({n} if n is not None else set())
-        if len(lengths) != 1:
-            raise ValueError(f"need parameter rows of one length (or n), got {sorted(lengths)}")
-        self._n = lengths.pop()
-        self._gen = None if name == "constant" else _generator(name)
-
-    @classmethod
-    def constant(cls, values: np.ndarray) -> ResolvedDist:
-        """Every draw of row i is ``values[i]``."""
-        return cls("constant", {"value": np.asarray(values, dtype=np.float64)})
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __repr__(self) -> str:
-        return f"ResolvedDist({self.name!r}, n={self._n}, params={sorted(self.params)})"
-
-    def rvs(self, rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
-        """float64 draws of shape ``size``; ``size[0]`` must be n and row i uses row i's
-        parameters."""
-        size = tuple(int(s) for s in size)
-        if not size or size[0] != self._n:
-            raise ValueError(f"size[0] must equal the number of rows {self._n}, got {size}")
-        shape = (self._n,) + (1,) * (len(size) - 1)
-        if self._gen is None:
-            return np.broadcast_to(self.params["value"].reshape(shape), size).copy()
-        kw = {k: v.reshape(shape) for k, v in self.params.items()}
-        out = self._gen.rvs(**kw, size=size, random_state=rng)
-        return np.asarray(out, dtype=np.float64)
-
-    def take(self, rows: np.ndarray) -> ResolvedDist:
-        """The subset (or reordering) of rows given by an index or boolean array."""
-        n = int(np.arange(self._n)[rows].size)
-        return ResolvedDist(self.name, {k: v[rows] for k, v in self.params.items()}, n)
-
-    def row(self, i: int) -> ScalarDist:
-        """Row ``i`` as a scalar distribution (for the reference simulator)."""
-        if self._gen is None:
-            return ConstantDist(float(self.params["value"][i]))
-        return FrozenScipyDist(self.name, tuple((k, float(v[i])) for k, v in self.params.items()))
-
-    def mean(self) -> np.ndarray:
-        """The mean of each row, shape (n,)."""
-        if self._gen is None:
-            return self.params["value"].copy()
-        with np.errstate(all="ignore"):
-            means = np.asarray(self._gen.mean(**self.params), dtype=np.float64)
-        return np.broadcast_to(means, (self._n,)).copy()
-
-
-def resolve_value(value: float | DistSpec, rng: np.random.Generator, n: int) -> ResolvedDist:
-    """A config value of a drawn-at-every-use key (``planner.interval``, ``write.latency``,
-    ``repair.duration``, ``mitigations.empty_guard.repair``) as n per-row tables."""
-    if isinstance(value, DistSpec):
-        return value.resolve(rng, n)
-    return ResolvedDist.constant(np.full(n, float(value)))
-
-
-def sample_value(
-    value: float | DistSpec, rng: np.random.Generator, n: int, *, integer: bool = False
-) -> np.ndarray:
-    """A sampled-parameter config value drawn once per row (region-window), shape (n,).
-
-    A plain number is broadcast without consuming randomness.  With ``integer`` (counts)
-    the result is int64, else float64.
-    """
-    if isinstance(value, DistSpec):
-        out = value.sample(rng, n)
-    else:
-        out = np.full(n, float(value))
-    return np.rint(out).astype(np.int64) if integer else out

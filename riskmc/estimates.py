@@ -6,8 +6,8 @@ In the style of ``scipy.stats`` results: ``est.estimate``, ``est.confidence_inte
 * proportions: Wilson score (default) or Clopper-Pearson ("exact"), via
   ``scipy.stats.binomtest(...).proportion_ci`` -- both give a finite upper bound with 0 hits;
 * means of per-trial values: Student t on the sample mean (CLT);
-* importance-sampled proportions (:func:`weighted_proportion`): the mean of the weighted
-  hits with a Wilson interval at the effective sample size (see there);
+* means of bounded per-window values, weighted or not (:func:`bounded_mean`): Wilson's
+  interval at the effective sample size, and the zero-hit bound without any hit;
 * ratios of weighted sums (:func:`ratio`): the delta-method Student-t interval;
 * rates per unit exposure (runs per hour): the ratio estimator sum(counts)/sum(exposure),
   with the union of a delta-method Student-t interval over trials (honest when counts are
@@ -18,6 +18,7 @@ In the style of ``scipy.stats`` results: ``est.estimate``, ``est.confidence_inte
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,58 +131,61 @@ def rate(counts: np.ndarray, exposure: np.ndarray) -> Estimate:
     return Estimate(r, ConfidenceInterval(low, high), "ratio-t|poisson-exact", se)
 
 
-def _wilson(p: float, n: float) -> tuple[float, float]:
-    """The Wilson score interval of a proportion p observed over n (possibly fractional) trials."""
-    z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z / denom * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-    return max(0.0, float(centre - half)), float(centre + half)
+#: z of the two-sided 95% interval.
+Z95 = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
 
 
-@dataclass(frozen=True)
-class WeightedProportion:
-    """An importance-sampled probability and its diagnostics.
+def z_upper(tail: float) -> float:
+    """z of a one-sided bound that misses with probability ``tail``."""
+    return float(scipy.stats.norm.isf(tail))
 
-    ``ess`` is the effective sample size n_eff = p(1 - p) / SE^2: the number of plain Monte
-    Carlo trials that would give the same standard error (``ess / trials`` is the variance
-    reduction per trial).  ``effective_hits`` is Kish's (sum w)^2 / sum w^2 over the trials
-    with a hit: how many hits the estimate effectively rests on (equal to the hits when
-    their weights are equal; far fewer when one weight dominates, a sign the proposal is
-    poor and the interval not to be trusted).
-    """
 
-    estimate: Estimate
-    hits: int
-    trials: int
-    ess: float
-    effective_hits: float
+def wilson_bounds(p: float, n: float, z_lo: float = Z95, z_hi: float = Z95) -> tuple[float, float]:
+    """Wilson's score bounds of a proportion p observed over n (possibly fractional) trials,
+    the lower one at z_lo and the upper one at z_hi."""
+
+    def bound(z: float, sign: float) -> float:
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2.0 * n)) / denom
+        half = z / denom * math.sqrt(max(p * (1.0 - p), 0.0) / n + z * z / (4.0 * n * n))
+        return centre + sign * half
+
+    return max(0.0, bound(z_lo, -1.0)), min(1.0, bound(z_hi, 1.0))
+
+
+def zero_hit_bound(n: int, tail: float, top: float = 1.0) -> float:
+    """Upper bound, missing with probability ``tail``, of the mean of values in [0, top] of
+    which none of n was positive: top (1 - tail^(1/n)), Clopper-Pearson's for top = 1.
+    (Any value with P(X > 0) = pi gives no hit in n with probability (1 - pi)^n, and
+    E[X] <= top pi.)"""
+    if n <= 0:
+        return math.inf
+    return top * -math.expm1(math.log(tail) / n)
 
 
 @dataclass(frozen=True)
 class WeightedMoments:
-    """Sufficient statistics of y_i = w_i 1{hit_i} over some trials, mergeable in order
-    (Chan et al.'s pairwise update), so that a sample seen block by block gives exactly the
-    same estimate at each block boundary as it will report at the end."""
+    """Sufficient statistics of per-window values y_i (e.g. w_i x events_i / C_i), mergeable
+    in order (Chan et al.'s pairwise update), so that a sample seen block by block gives
+    exactly the same estimate at each block boundary as it will report at the end."""
 
     n: int = 0
-    hits: int = 0
+    hits: int = 0  # windows with y > 0
     mean: float = 0.0
     m2: float = 0.0  # sum of squared deviations from the mean
     hit_sum: float = 0.0  # sum of y over hits
     hit_sq: float = 0.0  # sum of y^2 over hits
 
     @classmethod
-    def of(cls, values: np.ndarray, hits: np.ndarray) -> WeightedMoments:
+    def of(cls, values: np.ndarray) -> WeightedMoments:
         y = np.asarray(values, dtype=float)
-        h = np.asarray(hits, dtype=bool)
         if y.size == 0:
             return cls()
         mean = float(y.mean())
-        hy = y[h]
+        hy = y[y > 0]
         return cls(
             int(y.size),
-            int(np.count_nonzero(h)),
+            int(hy.size),
             mean,
             float(np.sum((y - mean) ** 2)),
             float(hy.sum()),
@@ -204,59 +208,60 @@ class WeightedMoments:
             self.hit_sq + other.hit_sq,
         )
 
+    @property
+    def standard_error(self) -> float:
+        """SE of the mean (population variance, so that equal weights give the binomial
+        SE exactly)."""
+        return math.sqrt(self.m2 / self.n / self.n) if self.n > 0 else math.nan
 
-def weighted_proportion(values: np.ndarray, hits: np.ndarray, label: str) -> WeightedProportion:
-    """P(hit) from per-trial values y_i = w_i * 1{hit_i} sampled under a proposal
-    (importance sampling, E[y] = P(hit) under the model); see :func:`weighted_proportion_of`."""
-    return weighted_proportion_of(WeightedMoments.of(values, hits), label)
+    @property
+    def effective_hits(self) -> float:
+        """Kish's (sum y)^2 / sum y^2 over the hits: how many hits the mean rests on."""
+        return self.hit_sum**2 / self.hit_sq if self.hit_sq > 0 else 0.0
+
+    @property
+    def ess(self) -> float:
+        """n_eff = p (1 - p) / SE^2 for values in [0, 1] (the plain trials worth the same
+        precision); n when every value is the same."""
+        p, se = self.mean, self.standard_error
+        if not se > 0:
+            return float(self.n)
+        return max(p * (1.0 - p), 0.0) / se**2
 
 
-def weighted_proportion_of(m: WeightedMoments, label: str) -> WeightedProportion:
-    """P(hit) from the moments of y_i = w_i * 1{hit_i} (importance sampling).
-
-    Point: the mean of y (unbiased).  Interval: Wilson's score interval at the effective
-    sample size n_eff = p(1 - p) / SE^2, SE the standard error of the mean of y.  With equal
-    weights this is the plain Wilson interval (n_eff = n, up to n / (n - 1)); with unequal
-    weights it keeps Wilson's asymmetry (wider above than below when hits are few) on the
-    information the weighted sample actually holds, where a symmetric normal interval
-    under-covers its upper end.  With no hit the estimate is 0 and no upper bound follows
-    from the weighted sample: the interval is [0, inf) and says so.  ``label`` (the proposal)
-    is part of the method text.
-    """
-    n, n_hits, p = m.n, m.hits, m.mean
-    if n == 0:
-        nan = float("nan")
-        return WeightedProportion(Estimate(nan, ConfidenceInterval(nan, nan), label), 0, 0, nan, nan)
-    if n_hits == 0 or p <= 0.0:
-        return WeightedProportion(
-            Estimate(0.0, ConfidenceInterval(0.0, float("inf")), f"{label}: no hit, no upper bound", 0.0),
-            0,
-            n,
-            0.0,
-            0.0,
-        )
-    se = float(np.sqrt(m.m2 / (n - 1) / n)) if n > 1 else float("inf")
-    effective_hits = m.hit_sum**2 / m.hit_sq
+def bounded_mean(
+    m: WeightedMoments,
+    label: str,
+    top: float = 1.0,
+    *,
+    z_lo: float = Z95,
+    z_hi: float = Z95,
+    zero_top: float | None = None,
+) -> Estimate:
+    """The mean of values in [0, top] (weighted values: importance sampling) with Wilson's
+    interval at the effective sample size of value / top (exactly Wilson's with equal
+    weights and 0/1 values; with unequal weights it keeps Wilson's asymmetry on the
+    information the sample holds).  With no positive value: 0 and the zero-hit bound
+    (:func:`zero_hit_bound`, values at most ``zero_top``, default ``top``, missing with the
+    upper tail of z_hi)."""
+    if m.n == 0:
+        return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), label)
+    if m.hits == 0:
+        tail = float(scipy.stats.norm.sf(z_hi))
+        hi = zero_hit_bound(m.n, tail, top if zero_top is None else zero_top)
+        return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{label}: no hit, zero-hit bound", 0.0)
+    p = m.mean / top
+    se = m.standard_error / top
     if se == 0.0:
-        return WeightedProportion(
-            Estimate(p, ConfidenceInterval(p, p), f"{label}: every trial has the same weighted value", 0.0),
-            n_hits,
-            n,
-            float("inf"),
-            effective_hits,
-        )
-    if p < 1.0 and np.isfinite(se):
+        return Estimate(m.mean, ConfidenceInterval(m.mean, m.mean), f"{label}: every value the same", 0.0)
+    if p < 1.0:
         n_eff = p * (1.0 - p) / se**2
-        low, high = _wilson(p, n_eff)
+        lo, hi = wilson_bounds(p, n_eff, z_lo, z_hi)
         method = f"{label}: Wilson at the effective sample size"
-    else:  # a weighted mean at or above 1: no proportion interval applies
-        n_eff = float("nan")
-        z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
-        low, high = max(0.0, p - z * se), p + z * se
+    else:
+        lo, hi = max(0.0, p - z_lo * se), p + z_hi * se
         method = f"{label}: normal"
-    return WeightedProportion(
-        Estimate(p, ConfidenceInterval(low, high), method, se), n_hits, n, n_eff, effective_hits
-    )
+    return Estimate(m.mean, ConfidenceInterval(lo * top, hi * top), method, m.standard_error)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray, method: str = "ratio-t") -> Estimate:

@@ -1,9 +1,10 @@
 """Explain an estimate by showing one failure it counts, told the way the post-mortem tells it.
 
-:func:`find_event_trial` runs the vectorized engine block by block until a trial has an
-empty-record event; :func:`replay` re-runs that trial in the exact reference simulator with
-the very same random inputs (common random numbers) and its trace; :func:`narrate` turns
-the trace into a timeline.  Replaying the same trial under a mitigation shows how the
+:func:`find_event_trial` runs the engine block by block until a region-window has an
+empty-record event and returns it with its first cell that has one; :func:`replay` re-runs
+that cell-window in the exact reference simulator with the very same random inputs (the
+engine's addresses, :class:`riskmc.engine.AddressedRandomness`) and its trace;
+:func:`narrate` turns the trace into a timeline.  Replaying the same trial under a mitigation shows how the
 same delays play out with the fix in place.
 """
 
@@ -15,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from riskmc.config import Config
-from riskmc.draws import BlockDraws, ChunkDraws, TrialRandomness
-from riskmc.engine import simulate_cells
+from riskmc.engine import AddressedRandomness
+from riskmc.estimators import naive_plan, simulate
 from riskmc.model import CellOutcome
-from riskmc.params import sample_block
+from riskmc.params import sample_windows
 from riskmc.reference import simulate_cell
 from riskmc.streams import BLOCK_TRIALS
 
@@ -30,6 +31,7 @@ class Replay:
     scenario: str
     seed: int
     trial: int
+    cell: int
     outcome: CellOutcome
     records: list[dict[str, Any]]
 
@@ -39,6 +41,7 @@ class Replay:
             "scenario": self.scenario,
             "seed": self.seed,
             "trial": self.trial,
+            "cell": self.cell,
             "event": o.event,
             "event_time_s": o.event_time_s if o.event else None,
             "affected": list(o.affected),
@@ -49,24 +52,27 @@ class Replay:
         }
 
 
-def find_event_trial(config: Config, seed: int, max_trials: int = 200_000) -> int | None:
-    """The first trial (lowest index) with an empty-record event, or None within max_trials."""
-    for block in range(-(-max_trials // BLOCK_TRIALS)):
-        params = sample_block(config, seed, block)
-        cells = simulate_cells(params, ChunkDraws(seed, [block], [params]))
-        hits = np.flatnonzero(cells.event)
+def find_event_trial(config: Config, seed: int, max_trials: int = 200_000) -> tuple[int, int] | None:
+    """The first region-window (lowest trial) with an empty-record event and its first cell
+    with one, or None within ``max_trials``."""
+    for first in range(0, max_trials, BLOCK_TRIALS):
+        sample = simulate(config, seed, range(first, min(max_trials, first + BLOCK_TRIALS)), naive_plan())
+        hits = np.flatnonzero(sample.events)
         if hits.size:
-            return block * BLOCK_TRIALS + int(hits[0])
+            i = int(hits[0])
+            return int(sample.trials[i]), int(sample.first_event_cell[i])
     return None
 
 
-def replay(config: Config, seed: int, trial: int) -> Replay:
-    """Trial ``trial`` of ``config`` in the reference simulator, traced."""
-    block, row = divmod(trial, BLOCK_TRIALS)
-    params = sample_block(config, seed, block)
-    randomness = TrialRandomness(BlockDraws(seed, block, params), row, float(params.window_s[row]))
-    outcome, records = simulate_cell(params.cell(row), randomness, trace=True)
-    return Replay(config.name, seed, trial, outcome, records)
+def replay(config: Config, seed: int, trial: int, cell: int = 0) -> Replay:
+    """Cell ``cell`` of region-window ``trial`` of ``config`` in the reference simulator, traced."""
+    params = sample_windows(config, seed, [trial])
+    if cell >= int(params.cells[0]):
+        raise ValueError(f"trial {trial} has {int(params.cells[0])} cell(s); there is no cell {cell}")
+    outcome, records = simulate_cell(
+        params.cell_params(0), AddressedRandomness(params.batch(seed), 0, cell), trace=True
+    )
+    return Replay(config.name, seed, trial, cell, outcome, records)
 
 
 def _culprit_runs(records: list[dict[str, Any]]) -> set[tuple[int, int]]:
@@ -102,7 +108,7 @@ def narrate(rep: Replay, like: Replay | None = None) -> str:
     start = _window_start((like or rep).records, culprits)
     until = like.outcome.event_time_s if like is not None and like.outcome.event else np.inf
     run_of: dict[int, tuple[int, int]] = {}
-    lines = [f"scenario {rep.scenario}, seed {rep.seed}, trial {rep.trial}"]
+    lines = [f"scenario {rep.scenario}, seed {rep.seed}, trial {rep.trial}, cell {rep.cell}"]
     pending: dict[int, list[dict[str, Any]]] = {}  # summarised writes per enactor
 
     def flush(k: int) -> None:

@@ -1,9 +1,11 @@
 """Shared model types: the parameters of one cell-window and the randomness it consumes.
 
 These types are the seam between the configuration layer, the exact reference simulator
-(`riskmc.reference`) and the vectorized engine (`riskmc.engine`).  Both simulators read a
-cell's parameters from a :class:`CellParams` and, when they are compared trial by trial, the
-same random inputs from a :class:`CellRandomness`.  Semantics: ``../shared/MODEL.md`` section 2.
+(`riskmc.reference`) and the compiled engine (`riskmc.engine`).  The reference reads a cell's
+parameters from a :class:`CellParams` and its random inputs from a :class:`CellRandomness`:
+the engine's own addressed numbers when the two are compared trial by trial
+(:class:`riskmc.engine.AddressedRandomness`), or its own sampler.  Semantics: docs/model.md
+section 2.
 """
 
 from __future__ import annotations
@@ -57,6 +59,19 @@ class FrozenScipyDist:
 
     def mean(self) -> float:
         return float(self._frozen().mean())
+
+
+@dataclass(frozen=True)
+class EmpiricalDist:
+    """Resampling of observed values (the ``empirical`` distribution)."""
+
+    samples: tuple[float, ...]
+
+    def rvs(self, rng: np.random.Generator, size: int | tuple[int, ...] | None = None) -> np.ndarray:
+        return np.asarray(rng.choice(np.asarray(self.samples, dtype=float), size=size), dtype=float)
+
+    def mean(self) -> float:
+        return float(np.mean(self.samples))
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ AB) by :func:`scipy.stats.bootstrap`.  Both the design and the bootstrap are see
 ``SobolResult.bootstrap`` is not seedable, so it is not used).
 
 :func:`riskmc_model` turns a riskmc scenario into such a function: a point is a set of
-``KEY=VALUE`` overrides, evaluated by a full :func:`riskmc.region.run_region_scenario` with
-the same seed at every point (common random numbers, so that differences between points are
-due to the inputs rather than to Monte Carlo noise).  :func:`sensitivity_rows` lays a result
-out as one tidy row per (output, input).
+``KEY=VALUE`` overrides, evaluated by a full :func:`riskmc.estimators.run` with the same
+seed, trials and estimator plan at every point (common random numbers, so that differences
+between points are due to the inputs rather than to Monte Carlo noise).
+
+An index is *undefined* -- NaN, with the reason in ``SobolResult.reasons`` and the method
+column -- when its output has no variance over the design (there is nothing to apportion),
+or is undefined at some point (log10 p where an importance-sampled point saw no event).
+:func:`sensitivity_rows` lays a result out as one tidy row per (output, input).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from riskmc import estimators
 from riskmc.config import KEYS, Config
-from riskmc.region import run_region_scenario
+from riskmc.estimators import Plan, naive_plan
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -79,6 +84,8 @@ class SobolResult:
     confidence_level: float
     n_resamples: int
     method: str = METHOD
+    #: per output: why its indices are undefined (NaN), "" when they are defined
+    reasons: tuple[str, ...] = ()
 
     @property
     def n_outputs(self) -> int:
@@ -96,9 +103,13 @@ class SobolResult:
                 "total_order": float(self.total_order[output, j]),
                 "total_order_lo": float(self.total_order_lo[output, j]),
                 "total_order_hi": float(self.total_order_hi[output, j]),
-                "method": self.method,
+                "method": self.reason(output) or self.method,
             }
         return out
+
+    def reason(self, output: int = 0) -> str:
+        """Why output ``output``'s indices are undefined ("" when they are defined)."""
+        return self.reasons[output] if output < len(self.reasons) else ""
 
 
 def _dist(name: str, spec: Range) -> Any:
@@ -160,9 +171,12 @@ def sobol_indices(
         y = np.asarray(func(np.ascontiguousarray(np.asarray(x, dtype=float).T)), dtype=float)
         if y.ndim not in (1, 2) or y.shape[0] != x.shape[1]:
             raise ValueError(f"func must return shape (n_points,) or (n_points, n_outputs), got {y.shape}")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("func returned non-finite values")
-        return y.T if y.ndim == 2 else y[np.newaxis, :]
+        y = y.T if y.ndim == 2 else y[np.newaxis, :]
+        bad = ~np.isfinite(y)
+        undefined.append(bad.sum(axis=1))
+        return np.where(bad, 0.0, y)  # (those outputs' indices are reported undefined)
+
+    undefined: list[np.ndarray] = []
 
     captured: dict[str, np.ndarray] = {}
 
@@ -192,6 +206,20 @@ def sobol_indices(
 
     point = indices(np.arange(n))
     lo, hi = _bootstrap(indices, n, n_resamples, confidence_level, np.random.default_rng(boot_ss), point)
+    missing = np.sum(undefined, axis=0)
+    spread = np.var(np.concatenate([f_A, f_B], axis=-1), axis=-1)
+    reasons = []
+    for o in range(f_A.shape[0]):
+        if missing[o]:
+            why = f"undefined: the output is undefined at {int(missing[o])} of {n * (d + 2)} points"
+        elif not spread[o] > 0:
+            why = "undefined: the output has no variance over the design (nothing to apportion)"
+        else:
+            why = ""
+        reasons.append(why)
+        if why:
+            for arr in (point, lo, hi):
+                arr[:, o] = np.nan
     return SobolResult(
         inputs=names,
         first_order=point[0],
@@ -205,6 +233,7 @@ def sobol_indices(
         seed=seed,
         confidence_level=confidence_level,
         n_resamples=n_resamples,
+        reasons=tuple(reasons),
     )
 
 
@@ -252,6 +281,16 @@ def log10_p(events: int, trials: int) -> float:
     return math.log10((events + 0.5) / (trials + 1))
 
 
+def log10_p_of(row: Mapping[str, Any]) -> float:
+    """log10 p_cell_window of a results row: plain samples with :func:`log10_p` of the cell
+    events over the cells simulated; importance-sampled ones log10 of the estimate, NaN
+    (undefined) where it saw no event (no half event has a weight to lend it)."""
+    if row["estimator"] == "naive":
+        return log10_p(int(row["events"]), int(row["cells_simulated"]))
+    p = float(row["p_cell_window"])
+    return math.log10(p) if p > 0 else math.nan
+
+
 def _override(key: str, value: float) -> str:
     spec = KEYS.get(key)
     if spec is None:
@@ -268,19 +307,22 @@ def riskmc_model(
     *,
     trials: int,
     seed: int,
+    plan: Plan | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A vectorized ``func(X) -> Y`` for :func:`sobol_indices`: row i of X gives the values
     of the configuration keys ``inputs`` (in that order, so pass ``list(ranges)``).
 
-    A point is evaluated by ``run_region_scenario(config.with_overrides([...]), trials=trials,
-    seed=seed).row()`` with the SAME seed at every point (common random numbers).  Integer
-    keys (counts such as ``enactors.count``) are rounded to the nearest integer.  Column j of
-    Y is ``outputs[j]``: a numeric column of the row, or ``log10_p_cell_window`` =
-    :func:`log10_p` (events, trials) of the cell-level event count.
+    A point is evaluated by :func:`riskmc.estimators.run` of ``config.with_overrides([...])``
+    with the SAME seed, trials and ``plan`` (default naive) at every point (common random
+    numbers).  Integer keys (counts such as ``enactors.count``) are rounded to the nearest
+    integer.  Column j of Y is ``outputs[j]``: a numeric column of the row, or
+    ``log10_p_cell_window`` (:func:`log10_p_of`).  ``progress(1)`` after every point.
 
-    This is slow: :func:`sobol_indices` evaluates n * (d + 2) points, each a full run of
-    ``trials`` region-windows (about 0.5 s for 100 short stress windows).
+    :func:`sobol_indices` evaluates n * (d + 2) points, each a full run of ``trials``
+    region-windows.
     """
+    plan = naive_plan() if plan is None else plan
     inputs = list(inputs)
     outputs = list(outputs)
     for key in inputs:
@@ -295,12 +337,11 @@ def riskmc_model(
         y = np.empty((x.shape[0], len(outputs)))
         for i, point in enumerate(x):
             cfg = config.with_overrides([_override(k, v) for k, v in zip(inputs, point, strict=True)])
-            row = run_region_scenario(cfg, trials=trials, seed=seed).row()
+            row = estimators.run(cfg, plan, trials=trials, seed=seed).row()
             for j, name in enumerate(outputs):
-                if name == "log10_p_cell_window":
-                    y[i, j] = log10_p(int(row["events"]), int(row["trials"]))  # type: ignore[call-overload]
-                else:
-                    y[i, j] = float(row[name])  # type: ignore[arg-type]
+                y[i, j] = log10_p_of(row) if name == "log10_p_cell_window" else float(row[name])  # type: ignore[arg-type]
+            if progress is not None:
+                progress(1)
         return y
 
     return func

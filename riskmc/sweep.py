@@ -11,9 +11,10 @@ is a :class:`~riskmc.config.ConfigError` naming the key, raised before anything 
   ``KEY=LO:HI[:log]`` ranges, seeded through a :class:`numpy.random.SeedSequence` (never
   numpy's global state); count keys are rounded to integers.
 * :func:`run_sweep` (:func:`plan_sweep`, then :func:`run_plan`): every point with the SAME
-  seed and trials, so that the same trial sees the same random inputs at every point
-  (common random numbers): differences between points are differences of the parameters,
-  not of the noise.  One results row per point (the row of ``riskmc run``, plus ``point``,
+  seed, trials and estimator plan (resolved once, on the base configuration), so that the
+  same trial sees the same random inputs at every point (common random numbers):
+  differences between points are differences of the parameters, not of the noise.  One
+  results row per point (the row of ``riskmc run``, plus ``point``,
   the swept keys and ``config_hash``).  The points run on an executor of
   :mod:`riskmc.execute` (this process, local processes, or a Dask cluster); the rows do not
   depend on which.  :mod:`riskmc.outer` makes the points of ``--outer`` (nested uncertainty).
@@ -33,10 +34,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
+from riskmc import estimators
 from riskmc.config import KEYS, Config, parse_config, parse_value
+from riskmc.estimators import Plan, naive_plan
 from riskmc.execute import Executor, LocalExecutor
-from riskmc.region import run_region_scenario
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS
 
 __all__ = [
     "METHODS",
@@ -267,14 +268,14 @@ class _Task:
     config_hash: str
     trials: int
     seed: int
-    chunk_trials: int
+    plan: Plan
     index_column: str = "point"
 
 
 def _run_task(task: _Task) -> dict[str, object]:
     """Run one point (top level, so that a spawned process or a Dask worker can unpickle it)."""
     config = parse_config(task.raw, task.source)
-    run = run_region_scenario(config, trials=task.trials, seed=task.seed, chunk_trials=task.chunk_trials)
+    run = estimators.run(config, task.plan, trials=task.trials, seed=task.seed)
     row: dict[str, object] = {task.index_column: task.index}
     body = run.row()
     for key, value in task.point.items():
@@ -287,9 +288,9 @@ def _run_task(task: _Task) -> dict[str, object]:
     return row
 
 
-def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int] | None:
+def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int, str] | None:
     try:
-        return str(row["config_hash"]), int(row["seed"]), int(row["trials"])
+        return str(row["config_hash"]), int(row["seed"]), int(row["trials"]), str(row["proposal"])
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -311,15 +312,17 @@ def plan_sweep(
     trials: int,
     seed: int,
     *,
-    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
+    plan: Plan | None = None,
     existing: Sequence[Mapping[str, Any]] = (),
     index_column: str = "point",
 ) -> SweepPlan:
     """Build (and validate) every point's configuration before anything runs, and split the
-    points into those an ``existing`` row (same ``config_hash``, ``seed`` and ``trials``)
-    already answers and those to run."""
+    points into those an ``existing`` row (same ``config_hash``, ``seed``, ``trials`` and
+    ``proposal``) already answers and those to run; every point runs under ``plan``
+    (default naive)."""
+    plan = naive_plan() if plan is None else plan
     configs = [point_config(config, p) for p in points]
-    reuse: dict[tuple[str, int, int], Mapping[str, Any]] = {}
+    reuse: dict[tuple[str, int, int, str], Mapping[str, Any]] = {}
     for row in existing:
         key = _done_key(row)
         if key is not None:
@@ -328,11 +331,11 @@ def plan_sweep(
     tasks: list[_Task] = []
     for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
         h = cfg.hash()
-        old = reuse.get((h, seed, trials))
+        old = reuse.get((h, seed, trials, plan.short))
         if old is not None:
             reused[i] = {**dict(old), index_column: i}
             continue
-        tasks.append(_Task(i, dict(point), cfg.raw, cfg.source, h, trials, seed, chunk_trials, index_column))
+        tasks.append(_Task(i, dict(point), cfg.raw, cfg.source, h, trials, seed, plan, index_column))
     return SweepPlan(len(points), reused, tasks, index_column)
 
 
@@ -366,7 +369,7 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
     on_row: Callable[[dict[str, object]], None] | None = None,
     *,
-    chunk_trials: int = DEFAULT_CHUNK_TRIALS,
+    plan: Plan | None = None,
     existing: Sequence[Mapping[str, Any]] = (),
     on_reused: Callable[[dict[str, object]], None] | None = None,
     executor: Executor | None = None,
@@ -375,22 +378,22 @@ def run_sweep(
     """Run every point with the same ``trials`` and ``seed``; the rows, in point order.
 
     :func:`plan_sweep` then :func:`run_plan`: every point's configuration is built (and
-    validated) before the first one runs; ``existing`` rows whose ``config_hash``, ``seed``
-    and ``trials`` match a point are reused for it (``--resume``), ``on_reused(row)`` being
+    validated) before the first one runs; ``existing`` rows whose ``config_hash``, ``seed``,
+    ``trials`` and ``proposal`` match a point are reused for it (``--resume``), ``on_reused(row)`` being
     called for each before anything runs.  The points run on ``executor`` if given, else on
     ``workers`` local processes (:class:`~riskmc.execute.LocalExecutor`); the results do not
     depend on which.  ``progress(1)`` ticks once per point that runs (not for reused ones).
     """
-    plan = plan_sweep(
+    sweep_plan = plan_sweep(
         config,
         points,
         trials,
         seed,
-        chunk_trials=chunk_trials,
+        plan=plan,
         existing=existing,
         index_column=index_column,
     )
     if on_reused is not None:
-        for i in sorted(plan.reused):
-            on_reused(plan.reused[i])
-    return run_plan(plan, executor or LocalExecutor(workers), progress, on_row)
+        for i in sorted(sweep_plan.reused):
+            on_reused(sweep_plan.reused[i])
+    return run_plan(sweep_plan, executor or LocalExecutor(workers), progress, on_row)

@@ -1,0 +1,149 @@
+"""``riskmc calibrate CONFIG``: one parameter calibrated to an observed count over an exposure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from riskmc.cli.core import CliError, app, config_error_message
+from riskmc.cli.files import load_scenario, output_base, save_table
+from riskmc.cli.options import (
+    DEFAULT_DEFENSIVE,
+    ConfigArgument,
+    DefensiveOption,
+    Estimator,
+    EstimatorOption,
+    FormatOption,
+    QuietOption,
+    SeedOption,
+    SetOption,
+    TableFormat,
+    ThreadsOption,
+    TrialsOption,
+    default_threads,
+    positive,
+)
+from riskmc.cli.progress import trial_progress
+from riskmc.cli.summaries import format_estimate, format_number, print_lines
+from riskmc.errors import ConfigError
+
+#: Grid points of the curve (riskmc.calibrate.DEFAULT_POINTS).
+DEFAULT_POINTS = 13
+
+CalibrateOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path (suffix replaced by .csv/.parquet); the curve goes to PATH_curve.*. "
+        "(default: results/<scenario name>_calibration)",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def calibrate(
+    config: ConfigArgument,
+    param: Annotated[
+        str,
+        typer.Option("--param", metavar="KEY", help="The real-valued key to calibrate, e.g. degraded.prob."),
+    ],
+    observed_events: Annotated[
+        int,
+        typer.Option("--observed-events", min=1, metavar="N", help="Events observed over the exposure."),
+    ],
+    exposure_cell_hours: Annotated[
+        float,
+        typer.Option(
+            "--exposure-cell-hours",
+            metavar="X",
+            callback=positive,
+            help="Cell-hours of operation over which they were observed (cells x hours).",
+        ),
+    ],
+    low: Annotated[
+        float | None,
+        typer.Option(
+            "--low",
+            metavar="V",
+            callback=positive,
+            help="Grid's low end (default: value / 1000).",
+            show_default=False,
+        ),
+    ] = None,
+    high: Annotated[
+        float | None,
+        typer.Option(
+            "--high",
+            metavar="V",
+            callback=positive,
+            help="Grid's high end (default: value x 1000, at most 0.5 for a probability).",
+            show_default=False,
+        ),
+    ] = None,
+    points: Annotated[
+        int, typer.Option("--points", min=3, metavar="N", help="Grid points (log-spaced).")
+    ] = DEFAULT_POINTS,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    estimator: EstimatorOption = Estimator.auto,
+    defensive: DefensiveOption = DEFAULT_DEFENSIVE,
+    threads: ThreadsOption = None,
+    out: CalibrateOutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    quiet: QuietOption = False,
+) -> None:
+    """Find the value of one parameter at which the expected events over an exposure equal
+    the observed count, with a 95% interval (exact Poisson for the count, widened by the
+    Monte Carlo error of the curve).  A count that no value in the grid can reproduce (the
+    curve's floor is above it, or its top below) is refused, with the floor or the top."""
+    from riskmc import calibrate as cal
+    from riskmc import estimators
+
+    cfg = load_scenario(config, overrides or [])
+    base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
+    # the curve beside the row: <dir>/<name>_calibration_curve.*, or PATH_curve.* for --out PATH
+    curve_out = out
+    if out is not None and not (out.endswith(("/", os.sep)) or Path(out).is_dir()):
+        curve_out = str(Path(out).with_name(Path(out).stem + "_curve" + Path(out).suffix))
+    curve_base, _ = output_base(curve_out, f"{cfg.name}_calibration_curve", fmt.formats)
+    n_threads = default_threads() if threads is None else threads
+    s = cfg.seed if seed is None else seed
+    try:
+        plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
+        with trial_progress(points, f"calibrate {param}", "points") as progress:
+            result = cal.calibrate(
+                cfg,
+                param,
+                observed_events,
+                exposure_cell_hours,
+                low=low,
+                high=high,
+                points=points,
+                trials=trials,
+                seed=s,
+                plan=plan,
+                threads=n_threads,
+                progress=progress,
+            )
+    except cal.CalibrationError as e:
+        raise CliError(str(e)) from None
+    except ConfigError as e:
+        raise CliError(config_error_message(e)) from None
+    written = save_table([result.row()], base, fmt.formats)
+    written += save_table(result.curve, curve_base, fmt.formats)
+    if quiet:
+        return
+    lines = [
+        ("config", f"{cfg.name}  ({result.estimator} estimator, seed {result.seed})"),
+        ("trials", f"{result.trials:,} per grid point, {points} points"),
+        ("observed", f"{observed_events} event(s) over {format_number(exposure_cell_hours)} cell-hours"),
+        (param, format_estimate(result.value)),
+        ("elapsed", f"{result.elapsed_s:.1f} s"),
+    ]
+    print_lines(lines, written)

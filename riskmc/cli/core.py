@@ -1,0 +1,167 @@
+"""The ``riskmc`` command line (typer): the app, its error handling and exit codes.
+
+Conventions every command follows (the helpers of this package implement them):
+
+* A user mistake (bad config, bad option value, unwritable output) ends with ONE line on
+  stderr, ``error: <what>: <problem>``, and exit code 2; never a traceback.  Commands raise
+  :class:`CliError` (or let a :class:`~riskmc.config.ConfigError` through);
+  :class:`RiskmcGroup` prints it.  typer's own usage errors (``--trials 0``, an unknown
+  option or command) are printed the same way.
+* Ctrl-C exits 130 with one line; result files are written atomically
+  (:mod:`riskmc.tables`), so an interrupted command leaves the previous results intact.
+* Results and summaries go to stdout; progress bars go to stderr, and only when stderr is a
+  terminal (:mod:`riskmc.cli.progress`).
+* A command parses its options, calls the library, writes its tables and prints its summary
+  (:mod:`riskmc.cli.summaries`); it never estimates anything itself.  The simulation stack
+  (numba, scipy) is imported inside the commands, so ``--help`` and bad input answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from riskmc import __version__
+from riskmc.errors import ConfigError
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "RiskmcGroup", "app", "one_line", "print_error"]
+
+#: Exit code of every user mistake (as click/typer use for usage errors).
+EXIT_USAGE = 2
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+class CliError(Exception):
+    """A user-facing problem: printed as one ``error: <message>`` line, then exit."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def one_line(text: object) -> str:
+    """``text`` with its lines joined by spaces: every error is exactly one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def print_error(message: str) -> None:
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def config_error_message(err: ConfigError, path: str | os.PathLike[str] | None = None) -> str:
+    """``<path>: problem`` for a file that cannot be read, else ``config key 'k': problem``."""
+    if path is not None and err.key == os.fspath(path):
+        return f"{err.key}: {err.problem}"
+    return f"config key {err.key!r}: {err.problem}"
+
+
+def _usage_message(err: typer.TyperException) -> str:
+    """typer's message for a usage error, lower-cased like ours, with a pointer to --help."""
+    message = one_line(err.format_message())
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    ctx = getattr(err, "ctx", None)
+    command_path = getattr(ctx, "command_path", None)
+    if command_path:
+        message = f"{message} (see '{command_path} --help')"
+    return message
+
+
+class RiskmcGroup(TyperGroup):
+    """The app's command group: turns every expected failure into one ``error:`` line.
+
+    ``invoke`` handles what commands raise (CliError, ConfigError, KeyboardInterrupt);
+    ``main`` handles typer's own usage errors, which it would otherwise print as a
+    multi-line box.  Commands must return None (a returned int would be the exit code).
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as e:
+            print_error(e.message)
+            raise typer.Exit(e.exit_code) from None
+        except ConfigError as e:
+            print_error(config_error_message(e))
+            raise typer.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            print_error("interrupted (Ctrl-C); no partial result file was written")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except typer.TyperException as e:  # typer's usage errors: bad values, unknown options
+            if type(e).__name__ != "NoArgsIsHelpError":  # (that one has printed the help)
+                print_error(_usage_message(e))
+            code = int(getattr(e, "exit_code", EXIT_USAGE))
+        except typer.Abort:
+            print_error("aborted")
+            code = 1
+        else:
+            # Non-standalone typer returns the exit code of typer.Exit, or the command's
+            # return value (None for ours).
+            code = rv if isinstance(rv, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+app = typer.Typer(
+    name="riskmc",
+    cls=RiskmcGroup,
+    help="Monte Carlo risk estimates for race conditions in automated DNS management (docs/model.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"riskmc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Monte Carlo risk estimates for race conditions in automated DNS management."""
+
+
+@app.command()
+def version() -> None:
+    """Print the riskmc version."""
+    print(f"riskmc {__version__}")

@@ -1,0 +1,122 @@
+"""Files of the command line: the scenario read, where results go, tables written."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from riskmc.cli.core import CliError, config_error_message, one_line
+from riskmc.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from riskmc.config import Config
+
+__all__ = [
+    "DEFAULT_RESULTS_DIR",
+    "check_writable",
+    "load_scenario",
+    "output_base",
+    "read_existing",
+    "save_table",
+]
+
+#: Where results go when ``--out`` is not given: ``results/<scenario name>.*``.
+DEFAULT_RESULTS_DIR = Path("results")
+
+
+def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
+    """The validated config, or a CliError naming the file or the key."""
+    from riskmc.config import load_config
+
+    try:
+        return load_config(path, overrides)
+    except ConfigError as e:
+        raise CliError(config_error_message(e, path)) from None
+
+
+def _safe_name(name: str) -> str:
+    """A scenario name usable as a file name (no path separators)."""
+    for sep in (os.sep, os.altsep or os.sep, "/"):
+        name = name.replace(sep, "_")
+    return name.strip() or "results"
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Fail before a long run if ``path`` obviously cannot be written."""
+    try:
+        if path.is_dir():
+            raise CliError(f"{option} {path}: is a directory")
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if ancestor.exists() and not ancestor.is_dir():
+            raise CliError(f"{option} {path}: {ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise CliError(f"{option} {path}: no permission to write in {ancestor}")
+    except OSError as e:
+        raise CliError(f"{option} {path}: {e.strerror or e}") from None
+
+
+def output_base(
+    out: str | None, name: str, formats: Sequence[str], option: str = "--out"
+) -> tuple[Path, list[Path]]:
+    """The base path for :func:`riskmc.tables.write_table` and the files it will write.
+
+    ``out`` None: ``results/<name>``.  An existing directory, or ``out`` ending in a path
+    separator: ``<out>/<name>``.  The targets are checked for writability up front.
+    """
+    if out is not None and not out.strip():
+        raise CliError(f"{option} {out!r}: must name a file")
+    if out is None or out.endswith(("/", os.sep)) or Path(out).is_dir():
+        # Spelt <name>.csv so that only the ".csv" is replaced: a dotted scenario name
+        # ("baseline.v2") stays whole.
+        directory = DEFAULT_RESULTS_DIR if out is None else Path(out)
+        base = directory / f"{_safe_name(name)}.csv"
+    else:
+        base = Path(out)
+        if base.name in ("", ".", ".."):
+            raise CliError(f"{option} {out!r}: must name a file")
+    from riskmc.tables import table_paths
+
+    paths = table_paths(base, formats)
+    for p in paths:
+        check_writable(p, option)
+    return base, paths
+
+
+def save_table(
+    rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
+    base: Path,
+    formats: Sequence[str],
+    option: str = "--out",
+) -> list[Path]:
+    """:func:`riskmc.tables.write_table` (rows or a DataFrame), with a file system failure as a
+    CliError naming ``option``."""
+    from riskmc.tables import write_table
+
+    try:
+        return write_table(rows, base, formats)
+    except OSError as e:
+        where = Path(e.filename) if isinstance(e.filename, str) and e.filename else base
+        if where.name.endswith(".tmp"):  # the temporary file: name its directory instead
+            where = where.parent
+        raise CliError(f"{option} {base}: cannot write {where}: {e.strerror or e}") from None
+
+
+def read_existing(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rows of the first existing output file (for --resume); none if there is none."""
+    import polars as pl
+
+    from riskmc.tables import read_table
+
+    for path in paths:
+        if path.exists():
+            try:
+                return read_table(path).to_dicts()
+            except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+                raise CliError(f"--resume: cannot read {path}: {one_line(e)}") from None
+    return []

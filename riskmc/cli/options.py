@@ -1,0 +1,219 @@
+"""Options shared by several commands, as ``Annotated`` aliases, so every command spells and
+checks them the same way.  Defaults quoted in help texts are the library's own constants
+(``tests/test_cli.py`` checks that they agree)."""
+
+from __future__ import annotations
+
+import math
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "AUTO_IS_BELOW",
+    "AUTO_NAIVE_HITS",
+    "DEFAULT_DEFENSIVE",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_MAX_TRIALS",
+    "DEFAULT_MIN_HITS",
+    "Estimator",
+    "TableFormat",
+    "default_threads",
+]
+
+# The library's defaults, repeated here so that --help needs no import of the simulation
+# stack (numba, scipy); tests/test_cli.py checks each against its source.
+AUTO_IS_BELOW = 0.1  # riskmc.estimators.plan
+AUTO_NAIVE_HITS = 10  # riskmc.estimators.plan
+DEFAULT_DEFENSIVE = 0.25  # riskmc.estimators.plan
+DEFAULT_MIN_HITS = 10  # riskmc.estimators.rule
+DEFAULT_MAX_SECONDS = 600.0  # riskmc.estimators.rule
+DEFAULT_MAX_TRIALS = 10_000_000  # riskmc.estimators.rule
+
+
+def default_threads() -> int:
+    """Every core of this machine (the results do not depend on it)."""
+    return max(1, os.cpu_count() or 1)
+
+
+class TableFormat(StrEnum):
+    """``--format``: which result files to write."""
+
+    csv = "csv"
+    parquet = "parquet"
+    both = "both"
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return ("csv", "parquet") if self is TableFormat.both else (self.value,)
+
+
+class Estimator(StrEnum):
+    """``--estimator``: how the windows are sampled (docs/model.md, "Estimators")."""
+
+    auto = "auto"
+    naive = "naive"
+    importance = "is"
+
+
+def _check_overrides(values: list[str] | None) -> list[str]:
+    """``--set`` values must look like KEY=VALUE (the config checks KEY and VALUE)."""
+    for item in values or []:
+        key, eq, _ = item.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set write.fail_prob=0.02)")
+    return list(values or [])
+
+
+def positive(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a number > 0, got {value}")
+    return value
+
+
+def _share(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"must be in (0, 1), got {value}")
+    return value
+
+
+ConfigArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="CONFIG", help="Scenario file (TOML, see docs/model.md, 'Configuration').", show_default=False
+    ),
+]
+TrialsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--trials",
+        min=1,
+        metavar="N",
+        help="Trials (region-windows) to simulate (default: the config's trials).",
+    ),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seed", min=0, metavar="S", help="Root seed of all random numbers (default: the config's seed)."
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        callback=_check_overrides,
+        help="Override a config key, e.g. --set write.fail_prob=0.02 (VALUE is TOML); repeatable.",
+    ),
+]
+OutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        metavar="PATH",
+        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
+        "given with a trailing /) gets <scenario name>.* inside. (default: results/<scenario name>)",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    TableFormat,
+    typer.Option("--format", case_sensitive=False, help="Result file format(s) to write."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        metavar="N",
+        help="Threads simulating region-windows (the results are the same). (default: all cores)",
+        show_default=False,
+    ),
+]
+EstimatorOption = Annotated[
+    Estimator,
+    typer.Option(
+        "--estimator",
+        case_sensitive=False,
+        help="naive: plain Monte Carlo; is: importance sampling on degraded runs, a defensive mixture "
+        "that keeps --defensive of the windows untilted, so that no cause of the event is hidden; "
+        "auto: is when a 1,000-window pilot sees fewer than "
+        f"{AUTO_NAIVE_HITS} events and expects fewer than {AUTO_IS_BELOW:g} (but some) degraded runs per "
+        "region-window, else naive.",
+    ),
+]
+DefensiveOption = Annotated[
+    float,
+    typer.Option(
+        "--defensive",
+        metavar="A",
+        callback=_share,
+        help="With is: the share of region-windows drawn from the model itself (weights are at most 1/A).",
+    ),
+]
+TargetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--target-rel-err",
+        metavar="X",
+        callback=positive,
+        help="Add blocks of 1,000 trials until p_cell_window's CI half-width / estimate <= X with at "
+        "least --min-hits effective events (or until --max-seconds / --max-trials). The interval "
+        "includes the bound of any stratum of events the sample has not seen.",
+        show_default=False,
+    ),
+]
+MaxSecondsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-seconds",
+        metavar="S",
+        callback=positive,
+        help=f"Start no block expected to end past S seconds. (default with --target-rel-err: "
+        f"{DEFAULT_MAX_SECONDS:g})",
+        show_default=False,
+    ),
+]
+MaxTrialsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-trials",
+        min=1,
+        metavar="N",
+        help=f"With --target-rel-err: stop after N trials. (default: {DEFAULT_MAX_TRIALS:,})",
+        show_default=False,
+    ),
+]
+MinHitsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-hits",
+        min=1,
+        metavar="N",
+        help="With --target-rel-err: effective events (Kish's (sum y)^2 / sum y^2) needed before the "
+        f"target may stop the run. (default: {DEFAULT_MIN_HITS})",
+        show_default=False,
+    ),
+]
+MitigationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mitigation",
+        metavar="NAME",
+        help="A mitigation of docs/model.md section 5 (parameters from the config's mitigations.NAME "
+        "table, else defaults), or a combination such as recheck+deadline; repeatable, comma-separated.",
+        show_default=False,
+    ),
+]
+
+
+def mitigation_names(values: list[str] | None) -> list[str] | None:
+    """``--mitigation`` values split at commas; None when not given."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",")]

@@ -1,0 +1,209 @@
+"""``riskmc run CONFIG``: one scenario, its results row, and optionally its events and
+loss-exceedance tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from riskmc.cli.core import CliError, app
+from riskmc.cli.files import load_scenario, output_base, save_table
+from riskmc.cli.options import (
+    DEFAULT_DEFENSIVE,
+    ConfigArgument,
+    DefensiveOption,
+    Estimator,
+    EstimatorOption,
+    FormatOption,
+    MaxSecondsOption,
+    MaxTrialsOption,
+    MinHitsOption,
+    MitigationOption,
+    OutOption,
+    QuietOption,
+    SeedOption,
+    SetOption,
+    TableFormat,
+    TargetOption,
+    ThreadsOption,
+    TrialsOption,
+    default_threads,
+    mitigation_names,
+)
+from riskmc.cli.progress import target_progress, trial_progress
+from riskmc.cli.summaries import format_number, print_lines, short_method
+from riskmc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from riskmc.config import Config
+
+EventsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        metavar="PATH",
+        help="Also write one row per simulated event (trial, cell, time, cause, affected endpoints, "
+        "weight, duration, impact, and the window's importance weight) to PATH.csv/.parquet.",
+        show_default=False,
+    ),
+]
+ExceedanceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--exceedance",
+        metavar="PATH",
+        help="Also write the loss-exceedance table (threshold_min against P(annual impact > threshold), "
+        "with CIs) to PATH.csv/.parquet.",
+        show_default=False,
+    ),
+]
+
+
+def with_mitigation_options(cfg: Config, values: list[str] | None) -> Config:
+    """The config with ``--mitigation`` names enabled, or a CliError naming the option."""
+    names = mitigation_names(values)
+    if not names:
+        return cfg
+    from riskmc.compare import with_mitigations
+
+    try:
+        return with_mitigations(cfg, names)
+    except ConfigError as e:
+        raise CliError(f"--mitigation: {e.problem}") from None
+
+
+@app.command()
+def run(
+    config: ConfigArgument,
+    trials: TrialsOption = None,
+    seed: SeedOption = None,
+    overrides: SetOption = None,
+    out: OutOption = None,
+    fmt: FormatOption = TableFormat.both,
+    events: EventsOption = None,
+    exceedance: ExceedanceOption = None,
+    mitigations: MitigationOption = None,
+    estimator: EstimatorOption = Estimator.auto,
+    defensive: DefensiveOption = DEFAULT_DEFENSIVE,
+    target_rel_err: TargetOption = None,
+    max_seconds: MaxSecondsOption = None,
+    max_trials: MaxTrialsOption = None,
+    min_hits: MinHitsOption = None,
+    threads: ThreadsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
+
+    A trial is a region-window: region.cells cells observed for window.hours, every cell
+    simulated.  The row has the cell, region and year estimates, each with its 95% interval
+    and method, and the two strata of events (with and without a degraded run).  With
+    --target-rel-err the run adds trials until p_cell_window is that precise.
+    """
+    cfg = with_mitigation_options(load_scenario(config, overrides or []), mitigations)
+    if target_rel_err is None:
+        for option, value in (("--max-trials", max_trials), ("--min-hits", min_hits)):
+            if value is not None:
+                raise CliError(
+                    f"{option}: only with --target-rel-err (without it the run takes --trials trials)"
+                )
+    elif trials is not None:
+        raise CliError(
+            "--trials: not with --target-rel-err (the target decides; cap the trials with --max-trials)"
+        )
+    base, _ = output_base(out, cfg.name, fmt.formats)
+    events_base = output_base(events, f"{cfg.name}_events", fmt.formats, "--events")[0] if events else None
+    exceed_base = (
+        output_base(exceedance, f"{cfg.name}_exceedance", fmt.formats, "--exceedance")[0]
+        if exceedance
+        else None
+    )
+    from riskmc import estimators
+    from riskmc.events import events_frame, exceedance_frame
+
+    s = cfg.seed if seed is None else seed
+    n_threads = default_threads() if threads is None else threads
+    plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
+    kwargs: dict[str, Any] = {
+        "seed": s,
+        "trials": trials,
+        "target_rel_err": target_rel_err,
+        "max_seconds": max_seconds,
+        "max_trials": max_trials,
+        "min_hits": estimators.DEFAULT_MIN_HITS if min_hits is None else min_hits,
+        "threads": n_threads,
+    }
+    if target_rel_err is None:
+        with trial_progress(cfg.trials if trials is None else trials, cfg.name) as bar:
+            result = estimators.run(cfg, plan, progress=(lambda k, _e: bar(k)) if bar else None, **kwargs)
+    else:
+        with target_progress(cfg.name, target_rel_err) as progress:
+            result = estimators.run(cfg, plan, progress=progress, **kwargs)
+    written = save_table([result.row()], base, fmt.formats)
+    if events_base is not None:
+        written += save_table(events_frame(result), events_base, fmt.formats, "--events")
+    if exceed_base is not None:
+        written += save_table(exceedance_frame(result), exceed_base, fmt.formats, "--exceedance")
+    if not quiet:
+        print_run_summary(result, written)
+
+
+_STOPS = {
+    "target": "target reached",
+    "max-seconds": "--max-seconds reached before the target",
+    "max-trials": "--max-trials reached before the target",
+    "trials": "the trials asked for",
+}
+_STRATA_TEXT = {"no_degraded": "  without a degraded run", "degraded": "  with a degraded run"}
+
+
+def print_run_summary(result: Any, written: Sequence[Path]) -> None:
+    """A short plain-text summary of one run (a riskmc.estimators.Run) on stdout."""
+    smp, est, plan = result.sample, result.estimates, result.plan
+    p = est.values["p_cell_window"]
+    lines: list[tuple[str, str]] = [("scenario", result.config.name)]
+    if plan.tilts:
+        lines.append(
+            ("estimator", f"{plan.label}; pilot: {plan.runs_per_window:,.0f} runs per region-window")
+        )
+    else:
+        lines.append(("estimator", "naive (plain Monte Carlo)"))
+    lines.append(
+        ("trials", f"{smp.n:,} region-windows, {int(smp.cells.sum()):,} cell-windows (seed {result.seed})")
+    )
+    under = " drawn under the proposal" if plan.tilts else ""
+    lines.append(("events", f"{result.events:,} cell-windows with an event{under}"))
+    if plan.tilts:
+        lines.append(
+            ("ess", f"{format_number(est.ess)} (effective events {format_number(est.effective_hits)})")
+        )
+    stop = _STOPS[result.stopped_by]
+    if result.stopped_by == "target":
+        stop += f": rel_err {format_number(p.rel_err, 3)} <= {format_number(result.target_rel_err, 3)}"
+    lines.append(("stopped by", stop))
+    for name, e in est.values.items():
+        lines.append((name, _estimate_text(e)))
+        if name == "p_cell_window":
+            for stratum, es in est.strata.items():
+                lines.append((_STRATA_TEXT[stratum], _estimate_text(es)))
+    if est.unseen:
+        lines.append(
+            (
+                "note",
+                f"no event {' or '.join(_STRATA_TEXT[s].strip() for s in est.unseen)} in the sample: "
+                "its bound is in every upper end above",
+            )
+        )
+    rate = f"{smp.n / result.elapsed_s:,.0f} region-windows/s" if result.elapsed_s > 0 else "-"
+    lines.append(("elapsed", f"{result.elapsed_s:.2f} s  ({rate})"))
+    print_lines(lines, written)
+
+
+def _estimate_text(e: Any) -> str:
+    ci = e.confidence_interval
+    return (
+        f"{format_number(e.estimate)}  [95% CI {format_number(ci.low)}, {format_number(ci.high)}; "
+        f"{short_method(e.method)}]"
+    )

@@ -1,0 +1,291 @@
+"""The engine: every cell of a batch of region-windows through the compiled kernel.
+
+The numba code is in :mod:`riskmc.engine.kernel` (docs/model.md, "Engine" and "Random
+numbers").  This module is its Python face:
+
+* :func:`seed_key`: the Philox key of a seed (0 <= seed < 2^64).
+* :class:`Batch`: the kernel's inputs for a set of region-windows (``riskmc.params`` builds it).
+* :func:`simulate`: every cell of every window of a batch, on one thread or several; the
+  per-window sums the estimators need (:data:`WINDOW_COLUMNS`).  Each window is simulated
+  on one thread from its own addresses, so the result does not depend on the thread count,
+  the batch a window is in, or its position there.
+* :func:`simulate_cell`: one cell-window's outcome and its affected endpoints.
+* :class:`AddressedRandomness`: the very random inputs the engine uses, as the reference
+  simulator's :class:`~riskmc.model.CellRandomness`, so that it replays a trial exactly.
+* :class:`CellState`: one cell-window's whole state, which can be advanced to a time, copied
+  and resumed (for estimators that restart a trial from a saved state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from riskmc.engine import kernel as K
+
+__all__ = [
+    "WINDOW_COLUMNS",
+    "AddressedRandomness",
+    "Batch",
+    "CellResult",
+    "CellState",
+    "EngineError",
+    "seed_key",
+    "simulate",
+    "simulate_cell",
+]
+
+#: The per-window sums of :func:`simulate`, in column order.
+WINDOW_COLUMNS = (
+    "events",
+    "events_nodeg",
+    "impact_min",
+    "impact_nodeg_min",
+    "runs",
+    "degraded",
+    "abandoned",
+    "mean_plan_age_s",
+    "observed_h",
+    "first_event_cell",
+    "error",
+)
+
+_ERRORS = {
+    K.E_ATTEMPTS: "a write needed 65,536 or more attempts, beyond the engine's address layout "
+    "(write.fail_prob or degraded.fail_prob too close to 1)",
+    K.E_GENERATIONS: "a window published 2^32 or more plan generations (planner.interval too short "
+    "for window.hours)",
+    K.E_RUNS: "an Enactor started 2^32 or more runs in one window",
+    K.E_CONTINUATION: "a sampler used up its 255 continuation blocks (a rejection loop that should "
+    "stop within a few; please report the configuration)",
+}
+
+
+class EngineError(RuntimeError):
+    """A simulation the engine's random-number layout cannot address (the message says which
+    limit and the configuration keys behind it)."""
+
+
+def seed_key(seed: int) -> tuple[np.uint64, np.uint64]:
+    """The Philox key (two 32-bit words) of a seed in [0, 2^64)."""
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2^64), got {seed}")
+    return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The kernel's inputs for a set of region-windows: float and integer columns per window
+    (kernel F_* and I_*), the endpoint weights (empty: uniform) and the values of empirical
+    distributions (empty when not used)."""
+
+    seed: int
+    fp: np.ndarray
+    ip: np.ndarray
+    weights: np.ndarray
+    emp_planner: np.ndarray
+    emp_latency: np.ndarray
+    emp_repair: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.fp.shape[0])
+
+    @property
+    def key(self) -> tuple[np.uint64, np.uint64]:
+        return seed_key(self.seed)
+
+
+def _raise_errors(codes: np.ndarray, trials: np.ndarray) -> None:
+    bad = np.flatnonzero(codes != 0)
+    if bad.size:
+        i = int(bad[0])
+        text = _ERRORS.get(int(codes[i]), f"engine error {int(codes[i])}")
+        raise EngineError(f"trial {int(trials[i])}: {text}")
+
+
+def simulate(batch: Batch, threads: int = 1) -> np.ndarray:
+    """Every cell of every window: an (n, len(WINDOW_COLUMNS)) array of per-window sums.
+
+    ``threads`` > 1 runs windows on numba's threads (the rows are the same).  A window the
+    address layout cannot hold raises :class:`EngineError` naming its trial."""
+    k0, k1 = batch.key
+    args = (k0, k1, batch.fp, batch.ip, batch.weights, batch.emp_planner, batch.emp_latency, batch.emp_repair)
+    if threads > 1 and batch.n > 1:
+        import numba
+
+        numba.set_num_threads(min(int(threads), int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
+        out = K.simulate_windows_parallel(*args)
+    else:
+        out = K.simulate_windows_serial(*args)
+    _raise_errors(out[:, K.W_ERROR], batch.ip[:, K.I_TRIAL])
+    return out
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell-window's outcome."""
+
+    event: bool
+    observed_s: float  # t* with an event, else T
+    affected: tuple[int, ...]  # endpoints pointing to a deleted plan at t*
+    affected_weight: float
+    mean_plan_age_s: float
+    runs_started: int
+    runs_degraded: int
+    runs_abandoned: int
+    cause: str  # "write", "cleanup" or ""
+    repair_s: float  # R of the event (0 without one)
+
+
+def simulate_cell(batch: Batch, row: int, cell: int) -> CellResult:
+    """Cell ``cell`` of window ``row`` of the batch, from t = 0 to its end."""
+    return CellState(batch, row, cell).advance().result()
+
+
+class AddressedRandomness:
+    """Cell ``cell`` of window ``row``'s random inputs, read from the engine's addresses (a
+    :class:`~riskmc.model.CellRandomness` for the reference simulator)."""
+
+    def __init__(self, batch: Batch, row: int, cell: int) -> None:
+        self.batch, self.row, self.cell = batch, int(row), int(cell)
+        self.k0, self.k1 = batch.key
+        self.fp, self.ip = batch.fp[self.row], batch.ip[self.row]
+        self.trial = int(self.ip[K.I_TRIAL])
+
+    def publication_times(self) -> Iterator[float]:
+        t = 0.0
+        g = 1
+        while True:
+            t = t + float(
+                K.draw_interval(
+                    self.k0, self.k1, self.trial, self.cell, g, self.fp, self.ip, self.batch.emp_planner
+                )
+            )
+            yield t
+            g += 1
+
+    def wake_offset(self, k: int) -> float:
+        return float(K.draw_wake(self.k0, self.k1, self.trial, self.cell, k)) * float(self.fp[K.F_POLL])
+
+    def run_draws(self, k: int, n: int) -> tuple[bool, np.ndarray]:
+        degraded = bool(K.draw_run(self.k0, self.k1, self.trial, self.cell, k, n) < self.fp[K.F_PDEG])
+        durations = K.draw_durations(
+            self.k0, self.k1, self.trial, self.cell, k, n, self.fp, self.ip, self.batch.emp_latency, degraded
+        )
+        return degraded, durations
+
+
+class CellState:
+    """The whole state of one cell-window (kernel SF_*, SI_*, EF_*, EI_*, PF_* layouts): a
+    few small arrays, so that it can be advanced to a time, copied and resumed exactly."""
+
+    def __init__(self, batch: Batch, row: int, cell: int) -> None:
+        self.batch, self.row, self.cell = batch, int(row), int(cell)
+        ip = batch.ip[self.row]
+        k, e = int(ip[K.I_K]), int(ip[K.I_E])
+        self.sf = np.zeros(K.NSF)
+        self.si = np.zeros(K.NSI, np.int64)
+        self.ef = np.zeros((k, K.NEF))
+        self.ei = np.zeros((k, K.NEI), np.int64)
+        self.pf = np.zeros((e, K.NPF))
+        self.A = np.zeros(e, np.int64)
+        self.dur = np.zeros((k, e))
+        self.spared = np.zeros(e, np.int64)
+        self.pub = np.zeros(1024)
+        k0, k1 = batch.key
+        K.init_cell(
+            k0,
+            k1,
+            int(ip[K.I_TRIAL]),
+            self.cell,
+            batch.fp[self.row],
+            ip,
+            batch.emp_planner,
+            self.sf,
+            self.si,
+            self.ef,
+            self.ei,
+            self.pf,
+            self.A,
+            self.pub,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return int(self.si[K.SI_EVENT]) != 0
+
+    def advance(self, until: float = np.inf) -> CellState:
+        """Simulate up to (not past) time ``until``, or to the event or the window's end."""
+        k0, k1 = self.batch.key
+        b = self.batch
+        self.pub = K.advance_cell(
+            k0,
+            k1,
+            int(b.ip[self.row, K.I_TRIAL]),
+            self.cell,
+            b.fp[self.row],
+            b.ip[self.row],
+            b.emp_planner,
+            b.emp_latency,
+            self.sf,
+            self.si,
+            self.ef,
+            self.ei,
+            self.pf,
+            self.A,
+            self.dur,
+            self.spared,
+            self.pub,
+            float(until),
+        )
+        _raise_errors(self.si[K.SI_ERROR : K.SI_ERROR + 1], b.ip[self.row : self.row + 1, K.I_TRIAL])
+        return self
+
+    def copy(self) -> CellState:
+        other = object.__new__(CellState)
+        other.batch, other.row, other.cell = self.batch, self.row, self.cell
+        for name in ("sf", "si", "ef", "ei", "pf", "A", "dur", "spared", "pub"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
+    def result(self) -> CellResult:
+        """The outcome of a finished cell."""
+        if not self.finished:
+            raise ValueError("the cell-window has not finished; advance it first")
+        b = self.batch
+        k0, k1 = b.key
+        out = np.empty(K.NC)
+        affected = np.zeros(self.A.size, np.bool_)
+        K.cell_outcome(
+            k0,
+            k1,
+            int(b.ip[self.row, K.I_TRIAL]),
+            self.cell,
+            b.fp[self.row],
+            b.ip[self.row],
+            b.weights,
+            b.emp_repair,
+            self.sf,
+            self.si,
+            self.A,
+            self.spared,
+            out,
+            affected,
+        )
+        _raise_errors(out[K.C_ERROR : K.C_ERROR + 1], b.ip[self.row : self.row + 1, K.I_TRIAL])
+        return CellResult(
+            event=bool(out[K.C_EVENT]),
+            observed_s=float(out[K.C_T_END]),
+            affected=tuple(int(e) for e in np.flatnonzero(affected)),
+            affected_weight=float(out[K.C_WEIGHT]),
+            mean_plan_age_s=float(out[K.C_AGE]),
+            runs_started=int(out[K.C_RUNS]),
+            runs_degraded=int(out[K.C_DEGRADED]),
+            runs_abandoned=int(out[K.C_ABANDONED]),
+            cause={K.CAUSE_WRITE: "write", K.CAUSE_CLEANUP: "cleanup"}.get(int(out[K.C_CAUSE]), ""),
+            repair_s=float(out[K.C_REPAIR]),
+        )

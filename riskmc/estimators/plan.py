@@ -1,0 +1,200 @@
+"""How the windows are sampled: from the model (``naive``), or from a defensive mixture that
+tilts degraded runs (``is``) -- docs/model.md, "Estimators".
+
+**The proposal.**  At realistic parameters the race mostly needs a *degraded* run, and
+degraded runs are rare (``degraded.prob`` per run).  Under ``is`` a region-window is drawn
+from the model with probability alpha (the *defensive share*) and otherwise with every
+run of every cell degraded with probability q_i = max(p_i, q) instead of p_i (windows with
+p_i = 0 stay as they are).  The component is chosen by the window's own addressed uniform
+(seed; trial, WINDOW, MIXTURE), so scenarios compared on common random numbers share it.
+
+**The weight.**  A run's degraded flag is drawn when the run starts, independently of the
+past, and whether a run starts depends only on the past; so the flags revealed in a window
+(every cell, up to its event or the window's end) are a stopped sequence of independent
+Bernoulli draws, and the likelihood ratio of the tilted component to the model over them is
+
+    L = (q_i / p_i)^D ((1 - q_i) / (1 - p_i))^(S - D)
+
+with S the runs started and D the degraded ones (the engine counts both).  Every other
+random number (planner, wakes, latencies, attempts, repairs) is the model's, at the same
+address.  The mixture's weight is w = 1 / (alpha + (1 - alpha) L) and E_mix[w f] = E[f] for
+every f of the window (Wald's identity per component; the balance of the two).  w <= 1 /
+alpha: **no event is undersampled by more than the factor alpha**, whatever its cause --
+an event that needs no degraded run still appears at least at alpha times its rate, which is
+what lets the estimates bound what the sample did not see (``riskmc.estimators.quantities``).
+
+**q = 1 / S-bar**: S-bar the mean runs started per region-window (every cell) in a pilot of
+:data:`PILOT_TRIALS` windows on its own seed.  When an event needs one degraded run among
+the S of a window, the estimator's second moment under the tilt is proportional to
+p^2 S / (q (1 - q)^(S - 1)), smallest at q = 1 / S.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from riskmc.config import Config
+from riskmc.engine import kernel as K
+from riskmc.engine import seed_key
+from riskmc.engine import simulate as run_engine
+from riskmc.params import WindowParams, sample_windows
+from riskmc.streams import Purpose, seed_sequence
+
+__all__ = [
+    "AUTO_IS_BELOW",
+    "AUTO_NAIVE_HITS",
+    "DEFAULT_DEFENSIVE",
+    "ESTIMATORS",
+    "MAX_TILT",
+    "PILOT_TRIALS",
+    "Pilot",
+    "Plan",
+    "naive_plan",
+    "pilot_seed",
+    "resolve",
+    "run_pilot",
+]
+
+#: ``--estimator`` values.
+ESTIMATORS = ("auto", "naive", "is")
+#: ``auto`` chooses importance sampling when the pilot expects fewer degraded runs per
+#: region-window than this (and more than none) ...
+AUTO_IS_BELOW = 0.1
+#: ... and sees fewer events than this (common events need no help).
+AUTO_NAIVE_HITS = 10
+#: Region-windows of the pilot.
+PILOT_TRIALS = 1000
+#: Largest tilted degraded probability.
+MAX_TILT = 0.5
+#: Share of the region-windows drawn from the model itself under ``is``.
+DEFAULT_DEFENSIVE = 0.25
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The estimator and its proposal: naive (weights 1), or the defensive mixture tilting
+    degraded runs to q with the model's share ``defensive``."""
+
+    estimator: str  # "naive" or "is"
+    q: float = math.nan  # the tilted degraded probability
+    defensive: float = 1.0  # alpha: share of windows drawn from the model
+    runs_per_window: float = math.nan  # the pilot's mean runs per region-window
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ("naive", "is"):
+            raise ValueError(f"a plan's estimator is naive or is, got {self.estimator!r}")
+        if self.tilts and not (0.0 < self.defensive < 1.0 and 0.0 < self.q <= MAX_TILT):
+            raise ValueError(f"is needs 0 < defensive < 1 and 0 < q <= {MAX_TILT}")
+
+    @property
+    def tilts(self) -> bool:
+        return self.estimator == "is"
+
+    @property
+    def label(self) -> str:
+        if not self.tilts:
+            return "naive"
+        return (
+            f"importance sampling (degraded runs at q = {self.q:.3g}, {self.defensive:.0%} of windows "
+            "untilted)"
+        )
+
+    @property
+    def short(self) -> str:
+        return "naive" if not self.tilts else f"is(q={self.q:.3g}, alpha={self.defensive:g})"
+
+    def degraded_prob(self, params: WindowParams, seed: int) -> np.ndarray:
+        """The per-run degraded probability each window is simulated with."""
+        p = params.degraded_prob
+        if not self.tilts:
+            return p
+        return np.where(self.tilted(params, seed), np.maximum(p, self.q), p)
+
+    def tilted(self, params: WindowParams, seed: int) -> np.ndarray:
+        """Windows drawn from the tilted component (bool; none for naive)."""
+        if not self.tilts:
+            return np.zeros(params.n, bool)
+        k0, k1 = seed_key(seed)
+        u = K.uniforms(k0, k1, params.trials, K.P_WINDOW, 0, K.WINDOW_MIXTURE, 0)
+        return (u >= self.defensive) & (params.degraded_prob > 0.0)
+
+    def log_weights(self, params: WindowParams, runs: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+        """log w per window: -log(alpha + (1 - alpha) L), log L = D log(q_i/p_i) +
+        (S - D) log((1 - q_i)/(1 - p_i)); 0 for naive and where q_i = p_i."""
+        if not self.tilts:
+            return np.zeros(params.n)
+        p = params.degraded_prob
+        q = np.where(p > 0.0, np.maximum(p, self.q), p)
+        d = np.asarray(degraded, dtype=float)
+        ok = np.asarray(runs, dtype=float) - d
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_deg = np.where(d > 0, d * (np.log(q) - np.log(p)), 0.0)
+            log_ok = np.where(ok > 0, ok * (np.log1p(-q) - np.log1p(-p)), 0.0)
+        log_l = np.where(q == p, 0.0, log_deg + log_ok)
+        a = self.defensive
+        return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
+
+
+def naive_plan() -> Plan:
+    return Plan("naive")
+
+
+def pilot_seed(seed: int) -> int:
+    """The seed of the pilot run: from the address (seed; 0, PILOT), unrelated to the main trials."""
+    return int(seed_sequence(seed, 0, Purpose.PILOT).generate_state(1, dtype=np.uint64)[0])
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """What a naive pilot saw per region-window."""
+
+    runs_per_window: float
+    degraded_per_window: float  # expected degraded runs, sum of p x runs
+    events: int
+    trials: int
+
+
+def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: int = 1) -> Pilot:
+    """A naive run of ``trials`` region-windows on the pilot's own seed."""
+    s = pilot_seed(seed)
+    params = sample_windows(config, s, trials)
+    out = run_engine(params.batch(s), threads)
+    runs = out[:, K.W_RUNS]
+    return Pilot(
+        runs_per_window=float(runs.mean()),
+        degraded_per_window=float(np.mean(runs * params.degraded_prob)),
+        events=int(np.count_nonzero(out[:, K.W_EVENTS])),
+        trials=trials,
+    )
+
+
+def resolve(
+    config: Config,
+    seed: int,
+    requested: str = "auto",
+    *,
+    defensive: float = DEFAULT_DEFENSIVE,
+    threads: int = 1,
+) -> Plan:
+    """The plan of an estimator name: ``naive``; ``is`` (its q from a pilot); ``auto``: ``is``
+    when the pilot expects fewer than :data:`AUTO_IS_BELOW` degraded runs per region-window
+    (but some) and sees fewer than :data:`AUTO_NAIVE_HITS` events, else ``naive``.  Either
+    choice is honest: the mixture keeps a share of untilted windows, so no mechanism of the
+    event is hidden from it (module docstring)."""
+    if requested not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
+    if not 0.0 < defensive < 1.0:
+        raise ValueError(f"the defensive share must be in (0, 1), got {defensive}")
+    if requested == "naive":
+        return naive_plan()
+    pilot = run_pilot(config, seed, threads=threads)
+    q = min(MAX_TILT, 1.0 / pilot.runs_per_window) if pilot.runs_per_window > 0 else MAX_TILT
+    plan = Plan("is", q, defensive, pilot.runs_per_window)
+    if requested == "is":
+        return plan
+    if 0.0 < pilot.degraded_per_window < AUTO_IS_BELOW and pilot.events < AUTO_NAIVE_HITS:
+        return plan
+    return naive_plan()

@@ -1,0 +1,487 @@
+"""The estimates of docs/model.md section 6 from a window sample, each with a 95% interval
+and the method that gave it: one implementation for every estimator (weights of 1 are plain
+Monte Carlo).
+
+Per region-window i (C_i cells, weight w_i, events e_i of which e_i^A had no degraded run in
+their cell): p_cell_window is the mean of w e / C (cells of a window are exchangeable, so this
+is P(event in a given cell), using every cell), p_region_window the mean of w 1{e > 0}, the
+expected events and impact per window the means of w e and w impact (times n_w = 8766 h / T
+per region-year), the impact per event and the cells per event window ratios of weighted sums,
+plan age and runs per hour self-normalised weighted ratios.
+
+**What the sample cannot see.**  Events fall in two *strata*: with no degraded run started
+in their cell (``no_degraded``), or with one (``degraded``).  Each is reported.  The
+mixture proposal undersamples no window by more than its defensive share alpha (weights are
+at most 1 / alpha), so a stratum without a single hit in n windows still has a rigorous
+upper bound: P(a window has such an event) <= (1 - tail^(1/n)) / alpha (no window of the
+mixture showed one; :func:`riskmc.estimates.zero_hit_bound`); for the ``degraded`` stratum
+also the mean degraded-run exposure, E[p S] (an event with a degraded run needs a degraded
+run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
+to the upper end of every estimate (Bonferroni: the observed part's upper end and each
+bound miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen
+events are bounded by what is possible (an event costs at most R / 60).  A plain (naive)
+sample undersamples nothing: its intervals already cover every cause.
+
+Upper bounds never exceed what is possible: probabilities 1, events n_w x max C a year, the
+annual impact the year's 525,960 minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.stats
+
+from riskmc import estimates as est
+from riskmc.estimates import ConfidenceInterval, Estimate, WeightedMoments
+from riskmc.estimators.plan import Plan
+from riskmc.estimators.sample import WindowSample
+from riskmc.estimators.year import YEAR_RESAMPLES, YearSummary, year_summary
+from riskmc.streams import Purpose, stream
+
+__all__ = [
+    "CELL_ESTIMATES",
+    "HOURS_PER_YEAR",
+    "MINUTES_PER_YEAR",
+    "REGION_ESTIMATES",
+    "STRATA",
+    "CellStats",
+    "Estimates",
+    "estimate",
+    "p_cell_window",
+    "windows_per_year",
+]
+
+HOURS_PER_YEAR = 8766.0
+#: The whole region down for the whole year, region-traffic-minutes: the cap of every
+#: annual impact.
+MINUTES_PER_YEAR = HOURS_PER_YEAR * 60.0
+
+CELL_ESTIMATES = ("p_cell_window", "mean_plan_age_s", "runs_per_hour", "abandoned_runs_per_hour")
+REGION_ESTIMATES = (
+    "p_region_window",
+    "events_per_region_year",
+    "p_region_year",
+    "impact_given_event_min",
+    "impact_per_year_min",
+    "impact_per_year_p99_min",
+    "impact_per_year_cvar99_min",
+    "cells_per_event_window",
+)
+#: The strata of the events (docs/model.md, "Estimators").
+STRATA = ("no_degraded", "degraded")
+
+#: Event windows up to which impact_given_event_min gets a BCa bootstrap interval.
+BCA_MAX_WINDOWS = 2000
+BCA_RESAMPLES = 999
+_SUB_IMPACT_BOOT = 4
+
+
+def windows_per_year(sample: WindowSample) -> float:
+    """n_w = 8766 h / T (T: the weighted mean window length when it is sampled per window);
+    within 1e-9 of an integer, that integer (0.1-hour windows give 87,660 exactly)."""
+    w = sample.weight
+    n_w = HOURS_PER_YEAR / float(np.sum(w * sample.window_h) / np.sum(w))
+    nearest = round(n_w)
+    return float(nearest) if nearest > 0 and abs(n_w - nearest) <= 1e-9 * n_w else n_w
+
+
+# -- p_cell_window, mergeable (the stopping rule looks at it block by block) -------------------
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Mergeable statistics behind p_cell_window: the moments of w e / C, of each stratum's
+    part, and of the degraded-run exposure w p S / C (the degraded stratum's bound)."""
+
+    y: WeightedMoments = field(default_factory=WeightedMoments)
+    no_degraded: WeightedMoments = field(default_factory=WeightedMoments)
+    degraded: WeightedMoments = field(default_factory=WeightedMoments)
+    exposure: WeightedMoments = field(default_factory=WeightedMoments)
+
+    @classmethod
+    def of(cls, sample: WindowSample) -> CellStats:
+        w, c = sample.weight, sample.cells
+        return cls(
+            WeightedMoments.of(w * sample.events / c),
+            WeightedMoments.of(w * sample.events_nodeg / c),
+            WeightedMoments.of(w * sample.events_deg / c),
+            WeightedMoments.of(w * sample.p_model * sample.runs / c),
+        )
+
+    def merge(self, other: CellStats) -> CellStats:
+        return CellStats(
+            self.y.merge(other.y),
+            self.no_degraded.merge(other.no_degraded),
+            self.degraded.merge(other.degraded),
+            self.exposure.merge(other.exposure),
+        )
+
+
+def _mean_upper(m: WeightedMoments, tail: float) -> float:
+    """A one-sided upper bound of a mean (normal, from its moments)."""
+    if m.n < 2:
+        return math.inf
+    return m.mean + est.z_upper(tail) * m.standard_error * math.sqrt(m.n / (m.n - 1))
+
+
+def _unseen_strata(plan: Plan, strata: dict[str, WeightedMoments]) -> list[str]:
+    """The strata whose absence from the sample the interval must still bound: under
+    importance sampling, those without a hit; none for a plain sample."""
+    if not plan.tilts:
+        return []
+    return [s for s in STRATA if strata[s].hits == 0]
+
+
+def _stratum_bound(
+    stratum: str, n: int, tail: float, plan: Plan, top: float, exposure: WeightedMoments
+) -> float:
+    """Upper bound (missing with ``tail``) of a stratum without any hit: the zero-hit bound of
+    values at most ``top`` (the mixture undersamples by at most alpha), for ``degraded`` also
+    the degraded-run exposure ``exposure``."""
+    bound = est.zero_hit_bound(n, tail, top / plan.defensive if plan.tilts else top)
+    if stratum == "degraded":
+        bound = min(bound, _mean_upper(exposure, tail))
+    return bound
+
+
+def _with_unseen(
+    m: WeightedMoments,
+    strata: dict[str, WeightedMoments],
+    exposure: WeightedMoments,
+    plan: Plan,
+    top: float,
+    cap: float,
+) -> tuple[Estimate, list[str], float]:
+    """The mean of values in [0, top] with the bounds of its unseen strata added to its upper
+    end: (estimate, the unseen strata, the sum of their bounds)."""
+    unseen = _unseen_strata(plan, strata)
+    label = plan.label
+    weighted_top = top / plan.defensive if plan.tilts else top
+    if m.hits == 0 or not unseen:
+        e = est.bounded_mean(m, label, weighted_top)
+        return _capped(e, cap), [], 0.0
+    tail = (1.0 - est.CONFIDENCE) / 2.0 / (1 + len(unseen))
+    e = est.bounded_mean(m, label, weighted_top, z_hi=est.z_upper(tail))
+    bound = sum(_stratum_bound(s, m.n, tail, plan, top, exposure) for s in unseen)
+    ci = e.confidence_interval
+    method = (
+        f"{e.method}; upper end + the zero-hit bound of the unobserved stratum "
+        f"{' and '.join(unseen)} (one-sided {tail:.3%} each)"
+    )
+    return (
+        _capped(
+            Estimate(e.estimate, ConfidenceInterval(ci.low, ci.high + bound), method, e.standard_error), cap
+        ),
+        unseen,
+        bound,
+    )
+
+
+def _capped(e: Estimate, cap: float) -> Estimate:
+    ci = e.confidence_interval
+    if not ci.high > cap:
+        return e
+    return Estimate(
+        min(e.estimate, cap),
+        ConfidenceInterval(min(ci.low, cap), cap),
+        f"{e.method}; upper end capped at {cap:g}, the largest possible value",
+        e.standard_error,
+    )
+
+
+def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, plan: Plan) -> Estimate:
+    """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound."""
+    if m.hits > 0 or not plan.tilts:
+        return est.bounded_mean(m, plan.label, 1.0 / plan.defensive if plan.tilts else 1.0)
+    tail = (1.0 - est.CONFIDENCE) / 2.0
+    bound = min(1.0, _stratum_bound(stratum, m.n, tail, plan, 1.0, exposure))
+    return Estimate(0.0, ConfidenceInterval(0.0, bound), f"{plan.label}: no hit, zero-hit bound", 0.0)
+
+
+def p_cell_window(stats: CellStats, plan: Plan) -> tuple[Estimate, list[str], float]:
+    """p_cell_window with its interval, the unseen strata and their bound (module docstring)."""
+    strata = {"no_degraded": stats.no_degraded, "degraded": stats.degraded}
+    return _with_unseen(stats.y, strata, stats.exposure, plan, 1.0, 1.0)
+
+
+# -- everything else ---------------------------------------------------------------------------
+
+
+def _scaled(e: Estimate, factor: float, method: str | None = None) -> Estimate:
+    ci = e.confidence_interval
+    return Estimate(
+        e.estimate * factor,
+        ConfidenceInterval(ci.low * factor, ci.high * factor),
+        e.method if method is None else method,
+        e.standard_error * factor,
+    )
+
+
+def _nan(method: str) -> Estimate:
+    return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), method)
+
+
+def _clip0(e: Estimate) -> Estimate:
+    ci = e.confidence_interval
+    return Estimate(e.estimate, ConfidenceInterval(max(0.0, ci.low), ci.high), e.method, e.standard_error)
+
+
+def _mix_unseen(e: Estimate, seen_lo: float, unseen: float, lo_unseen: float, hi_unseen: float) -> Estimate:
+    """A mean over events (or event windows) when a share of them may come from unseen
+    strata, whose own mean lies in [lo_unseen, hi_unseen]: seen mass at least ``seen_lo``,
+    unseen mass at most ``unseen``."""
+    if unseen <= 0.0:
+        return e
+    ci = e.confidence_interval
+    total = seen_lo + unseen
+    share = unseen / total if total > 0 else 1.0
+    lo = min(ci.low, (1.0 - share) * ci.low + share * lo_unseen)
+    hi = max(ci.high, (1.0 - share) * ci.high + share * hi_unseen)
+    return Estimate(
+        e.estimate,
+        ConfidenceInterval(lo, hi),
+        f"{e.method}; widened for the unobserved stratum's possible events",
+        e.standard_error,
+    )
+
+
+def _weighted_rate(counts: np.ndarray, hours: np.ndarray, w: np.ndarray, plan: Plan) -> Estimate:
+    """Counts per hour: plain, the ratio estimator with the union of its delta-method t and the
+    exact Poisson intervals (:func:`riskmc.estimates.rate`); weighted, the self-normalised
+    ratio with its delta-method t interval, and the Poisson bound of its exposure at zero."""
+    if not plan.tilts:
+        return est.rate(counts, hours)
+    if not np.any(counts):
+        bound = est.poisson_rate(0, float(hours.sum())).confidence_interval.high
+        return Estimate(
+            0.0,
+            ConfidenceInterval(0.0, bound),
+            f"{plan.label}: none in the sample; exact Poisson bound on its exposure",
+        )
+    return _clip0(est.ratio(w * counts, w * hours, f"{plan.label}: self-normalised ratio, delta-method t"))
+
+
+def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estimate:
+    """sum(num) / sum(den) over windows: BCa bootstrap over them up to BCA_MAX_WINDOWS,
+    the delta-method t beyond (its sampling distribution is then normal well within the
+    interval's own noise, and BCa's jackknife costs O(m^2))."""
+    m = num.size
+    r = float(num.sum() / den.sum())
+    if np.ptp(num / den) == 0:
+        return Estimate(r, ConfidenceInterval(r, r), f"{label}: exact, every event window the same", 0.0)
+    if m == 1:
+        return Estimate(r, ConfidenceInterval(0.0, math.inf), f"{label}: n/a, one event window")
+    if m > BCA_MAX_WINDOWS:
+        e = est.ratio(num, den)
+        return _clip0(
+            Estimate(r, e.confidence_interval, f"{label}: ratio-t over {m} event windows", e.standard_error)
+        )
+
+    def ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(a.sum(axis=axis) / b.sum(axis=axis))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        boot = scipy.stats.bootstrap(
+            (num, den),
+            ratio,
+            paired=True,
+            vectorized=True,
+            n_resamples=BCA_RESAMPLES,
+            batch=max(1, 1_000_000 // m),
+            confidence_level=est.CONFIDENCE,
+            method="BCa",
+            rng=stream(seed, 0, Purpose.REGION, _SUB_IMPACT_BOOT),
+        )
+    lo, hi = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+    return Estimate(
+        r,
+        ConfidenceInterval(lo, hi),
+        f"{label}: bootstrap-BCa ({BCA_RESAMPLES} resamples of the {m} event windows)",
+        float(boot.standard_error),
+    )
+
+
+def _year_probability(p_rw: Estimate, n_w: float) -> Estimate:
+    """1 - (1 - p)^n_w with p_region_window's bounds pushed through that increasing map."""
+
+    def to_year(p: float) -> float:
+        return float(-math.expm1(n_w * math.log1p(-p))) if p < 1.0 else 1.0
+
+    ci = p_rw.confidence_interval
+    return Estimate(
+        to_year(p_rw.estimate),
+        ConfidenceInterval(to_year(ci.low), to_year(ci.high)),
+        f"p_region_window's interval, transformed: 1-(1-p)^n_w, n_w = {n_w:.6g}",
+    )
+
+
+@dataclass
+class Estimates:
+    """The estimates of a sample (:data:`CELL_ESTIMATES`, :data:`REGION_ESTIMATES`, the
+    strata) and the diagnostics a results row reports."""
+
+    values: dict[str, Estimate]
+    strata: dict[str, Estimate]
+    unseen: list[str]
+    ess: float
+    effective_hits: float
+    year: YearSummary | None = None
+
+    def columns(self) -> dict[str, object]:
+        row: dict[str, object] = {}
+        for name, e in self.values.items():
+            row.update(e.columns(name))
+            if name == "p_cell_window":
+                for s, es in self.strata.items():
+                    row.update(es.columns(f"p_cell_window_{s}"))
+        return row
+
+
+def estimate(
+    sample: WindowSample,
+    plan: Plan,
+    seed: int,
+    *,
+    stats: CellStats | None = None,
+    n_resamples: int = YEAR_RESAMPLES,
+    thresholds: list[float] | None = None,
+) -> Estimates:
+    """Every estimate of the sample (module docstring).  ``stats``: the stopping rule's merged
+    CellStats, so that the reported p_cell_window is the one it accepted, to the last bit."""
+    stats = CellStats.of(sample) if stats is None else stats
+    w = sample.weight
+    label = plan.label
+    n = sample.n
+    c_max = float(sample.cells.max())
+    repair_max = float(np.max(sample.repair_mean_s))
+    n_w = windows_per_year(sample)
+    p_cell, unseen, cell_bound = p_cell_window(stats, plan)
+    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, plan) for s in STRATA}
+
+    # region-windows: any event; events
+    has = sample.events > 0
+    y_rw = WeightedMoments.of(w * has)
+    rw_strata = {
+        "no_degraded": WeightedMoments.of(w * (sample.events_nodeg > 0)),
+        "degraded": WeightedMoments.of(w * (sample.events_deg > 0)),
+    }
+    exposure_rw = WeightedMoments.of(w * sample.p_model * sample.runs)
+    p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, plan, 1.0, 1.0)
+    events_w = WeightedMoments.of(w * sample.events)
+    ev_strata = {
+        "no_degraded": WeightedMoments.of(w * sample.events_nodeg),
+        "degraded": WeightedMoments.of(w * sample.events_deg),
+    }
+    per_window, _, events_bound = _with_unseen(events_w, ev_strata, exposure_rw, plan, c_max, c_max)
+    per_year = _scaled(per_window, n_w, f"{per_window.method}; per window x n_w = {n_w:.6g}")
+    p_year = _year_probability(p_rw, n_w)
+
+    # impact: an unseen event costs at most R / 60 (R independent of the window)
+    unseen_impact_year = n_w * repair_max / 60.0 * cell_bound
+    if not has.any():
+        hi = min(per_year.confidence_interval.high * repair_max / 60.0, MINUTES_PER_YEAR)
+        impact_year = Estimate(
+            0.0,
+            ConfidenceInterval(0.0, hi),
+            f"{label}: no event; bound events_per_region_year_hi x E[R] / 60 (an event costs at most R / 60)",
+        )
+        given = _nan(f"n/a: no event in {n} region-windows")
+        cells = _nan(f"n/a: no event in {n} region-windows")
+        cvar_hi = min(hi / (1.0 - 0.99), MINUTES_PER_YEAR)
+        markov = f"{label}: no event; Markov bound E[annual impact] / 0.01 from impact_per_year_min_hi"
+        p99 = Estimate(
+            0.0, ConfidenceInterval(0.0, 0.0 if p_year.confidence_interval.high <= 0.01 else cvar_hi), markov
+        )
+        cvar = Estimate(0.0, ConfidenceInterval(0.0, cvar_hi), markov)
+        year = None
+    else:
+        impact_w = WeightedMoments.of(w * sample.impact_min)
+        se = impact_w.standard_error * math.sqrt(n / (n - 1)) if n > 1 else math.inf
+        q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, max(n - 1, 1)))
+        mean_imp = impact_w.mean
+        impact_year = _capped(
+            _clip0(
+                Estimate(
+                    mean_imp * n_w,
+                    ConfidenceInterval(
+                        (mean_imp - q * se) * n_w, (mean_imp + q * se) * n_w + unseen_impact_year
+                    ),
+                    f"{label}: t on the mean impact per region-window x n_w"
+                    + ("; + the unobserved stratum's bound x E[R] / 60" if unseen else ""),
+                    se * n_w,
+                )
+            ),
+            MINUTES_PER_YEAR,
+        )
+        ev = np.flatnonzero(has)
+        given = _ratio_bca(w[ev] * sample.impact_min[ev], w[ev] * sample.events[ev], seed, label)
+        given = _mix_unseen(given, per_window.confidence_interval.low, events_bound, 0.0, repair_max / 60.0)
+        cells_e = est.ratio(
+            w[ev] * sample.events[ev], w[ev], f"{label}: events / event windows, delta-method t"
+        )
+        ci = cells_e.confidence_interval
+        cells = Estimate(
+            cells_e.estimate,
+            ConfidenceInterval(min(max(1.0, ci.low), c_max), max(1.0, min(c_max, ci.high))),
+            cells_e.method + ", clipped to [1, max C]",
+            cells_e.standard_error,
+        )
+        cells = _mix_unseen(cells, p_rw.confidence_interval.low, rw_bound, 1.0, c_max)
+        year = year_summary(
+            n,
+            n_w,
+            w[ev],
+            sample.impact_min[ev],
+            seed,
+            thresholds=thresholds,
+            n_resamples=n_resamples,
+            label=label,
+        )
+        p99, cvar = year.p99, year.cvar99
+        if unseen:  # CVaR is subadditive, VaR <= CVaR; the unseen part's CVaR <= its mean / 0.01
+            extra = unseen_impact_year / (1.0 - 0.99)
+            note = "; + the unobserved stratum's Markov bound (CVaR subadditive)"
+            p99 = Estimate(
+                p99.estimate,
+                ConfidenceInterval(p99.confidence_interval.low, cvar.confidence_interval.high + extra),
+                p99.method + note,
+                p99.standard_error,
+            )
+            cvar = Estimate(
+                cvar.estimate,
+                ConfidenceInterval(cvar.confidence_interval.low, cvar.confidence_interval.high + extra),
+                cvar.method + note,
+                cvar.standard_error,
+            )
+        p99, cvar = _capped(p99, MINUTES_PER_YEAR), _capped(cvar, MINUTES_PER_YEAR)
+
+    hours = sample.observed_h
+    values = {
+        "p_cell_window": p_cell,
+        "mean_plan_age_s": est.ratio(w * sample.mean_plan_age_s, w, f"{label}: self-normalised mean, t")
+        if plan.tilts
+        else est.mean(sample.mean_plan_age_s),
+        "runs_per_hour": _weighted_rate(sample.runs, hours, w, plan),
+        "abandoned_runs_per_hour": _weighted_rate(sample.abandoned, hours, w, plan),
+        "p_region_window": p_rw,
+        "events_per_region_year": _capped(per_year, n_w * c_max),
+        "p_region_year": p_year,
+        "impact_given_event_min": given,
+        "impact_per_year_min": impact_year,
+        "impact_per_year_p99_min": p99,
+        "impact_per_year_cvar99_min": cvar,
+        "cells_per_event_window": cells,
+    }
+    return Estimates(
+        values=values,
+        strata=strata,
+        unseen=unseen,
+        ess=stats.y.ess if plan.tilts else float(n),
+        effective_hits=stats.y.effective_hits,
+        year=year,
+    )
