@@ -186,6 +186,7 @@ def calibrate(
                 "events_per_cell_hour": p.estimate / hours,
                 "events_per_cell_hour_lo": ci.low / hours,
                 "events_per_cell_hour_hi": ci.high / hours,
+                "events_per_cell_hour_se": p.standard_error / hours,
                 "expected_events": p.estimate / hours * exposure_cell_hours,
                 "hits": float(stats.y.hits),
                 "ess": stats.y.ess,

@@ -330,19 +330,33 @@ def _value(key: str, v: object, spec: KeySpec, base_dir: str | None = None) -> V
         if spec.kind == "use" and isinstance(v.get("dist"), str) and v["dist"] not in USE_DISTRIBUTIONS:
             raise ConfigError(
                 f"{key}.dist",
-                f"{v['dist']!r} cannot be drawn at every use; the engine draws "
+                f"{v['dist']!r}{_suggest_key(v['dist'], list(USE_DISTRIBUTIONS))} cannot be drawn at every "
+                "use; the engine draws "
                 f"{', '.join(USE_DISTRIBUTIONS)} (or a plain number, a constant); parameters drawn "
                 "once per region-window, including those inside this table, may use any scipy.stats "
                 "distribution",
             )
         dist = parse_dist(key, v, base_dir)
         if spec.kind == "count" and not dist.integer_valued:
-            why = f"{dist.name} is continuous" if not dist.discrete else "its loc is not an integer"
+            if dist.samples is not None:
+                why = "some of its values are not integers"
+            elif not dist.discrete:
+                why = f"{dist.name} is continuous"
+            else:
+                why = "its loc is not an integer"
             raise ConfigError(
                 key,
                 f"a count needs an integer-valued (discrete) distribution such as randint or poisson; {why}",
             )
         _check_support(key, dist, spec)
+        if (
+            spec.const_range is not None
+            and dist.samples is not None
+            and not spec.const_range.contains(max(dist.samples))
+        ):
+            top = max(dist.samples)
+            must = spec.const_range.text()
+            raise ConfigError(key, f"{dist.describe()}: every value is {top:g}; it must be {must}")
         return dist
     if not _is_number(v):
         raise ConfigError(key, f"expected a number or a distribution table, got {_got(v)}")

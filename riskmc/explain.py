@@ -163,6 +163,8 @@ def narrate(rep: Replay, like: Replay | None = None) -> str:
             detail = r.get("reason") or kind.replace("_", " ")
             lines.append(f"{t:12.3f}  Enactor {k} {kind.replace('_', ' ')} (generation {r['gen']}; {detail})")
         elif kind == "event":
+            for other in list(pending):  # every write before the event is told before it
+                flush(other)
             affected = ", ".join(str(e) for e in r.get("affected", []))
             lines.append(
                 f"{t:12.3f}  EMPTY RECORD: endpoint(s) {affected} point to deleted generation(s) "

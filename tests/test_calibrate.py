@@ -6,10 +6,22 @@ import math
 
 import pytest
 
+from riskmc import estimators
 from riskmc.calibrate import CalibrationError, calibrate, poisson_mean_interval
-from riskmc.rare import run_adaptive
+from riskmc.estimators import naive_plan, resolve
 
 from .conftest import stress_config
+from .test_estimators import NO_DEGRADED
+
+
+def _p(overrides: list[str], trials: int, seed: int | None = None) -> estimators.Estimate:
+    """p_cell_window's degraded stratum (where this configuration's events are) under the
+    configuration's own importance-sampling plan."""
+    config = stress_config(overrides)
+    plan = resolve(config, config.seed, "is")
+    run = estimators.run(config, plan, trials=trials, seed=seed, n_resamples=10)
+    return run.estimates.strata["degraded"]
+
 
 #: A cell where events need a degraded run: p_cell_window is proportional to degraded.prob.
 RARE = ["degraded.prob=1e-6", "endpoints.count=20", "write.fail_prob=0.01", "window.hours=0.25"]
@@ -27,27 +39,24 @@ def test_calibrated_value_reproduces_the_observed_count() -> None:
     that the answer is 1e-5 (p is linear in degraded.prob here) and that a fresh simulation
     at the calibrated value expects 4 events within its own Monte Carlo interval."""
     config = stress_config(RARE)
-    at_1e5 = run_adaptive(stress_config([*RARE[1:], "degraded.prob=1e-5"]), estimator="is", max_trials=2000)
-    p = at_1e5.scenario.estimates["p_cell_window"]
+    p = _p([*RARE[1:], "degraded.prob=1e-5"], 2000)
     rate = p.estimate / 0.25
     exposure = 4 / rate
     result = calibrate(config, "degraded.prob", 4, exposure, trials=2000, points=7)
-    assert result.estimator == "is"
+    assert result.estimator.startswith("is(")
     theta = result.value.estimate
     assert theta == pytest.approx(1e-5, rel=0.2)  # 2000 trials either side: ~5% noise each
     lo, hi = result.value.confidence_interval.low, result.value.confidence_interval.high
     # the interval is at least the count's Poisson interval: [1.09, 10.24] / 4 around theta
     assert lo <= theta * 1.0899 / 4 * 1.001 and hi >= theta * 10.2416 / 4 * 0.999
-    check = run_adaptive(
-        stress_config([*RARE[1:], f"degraded.prob={theta!r}"]), estimator="is", max_trials=2000, seed=77
-    )
-    pc = check.scenario.estimates["p_cell_window"]
+    pc = _p([*RARE[1:], f"degraded.prob={theta!r}"], 2000, seed=77)
     expected = pc.estimate / 0.25 * exposure
-    # relative standard errors: the check run's, and the calibration curve's (its 95% interval / 3.92)
+    # relative standard errors: the check run's, and the calibration curve's own (not its
+    # interval, which also bounds the stratum of events without a degraded run, unseen here)
     point = result.curve[len(result.curve) // 2]
-    rse_curve = (point["events_per_cell_hour_hi"] - point["events_per_cell_hour_lo"]) / 3.92
-    rse_curve /= point["events_per_cell_hour"]
+    rse_curve = float(point["events_per_cell_hour_se"]) / float(point["events_per_cell_hour"])
     rse_check = pc.standard_error / pc.estimate
+    assert "no_degraded" in str(point["unobserved_strata"])
     assert abs(expected / 4 - 1) <= 4 * math.hypot(rse_curve, rse_check)
     assert len(result.curve) == 7
     assert result.row()["value"] == theta and "Poisson" in result.row()["value_method"]
@@ -84,3 +93,21 @@ def test_errors_name_the_problem() -> None:
     with pytest.raises(CalibrationError, match="widen the grid"):
         calibrate(config, "degraded.prob", 1, 1e-3, trials=1000, points=3)  # far too little exposure
     assert math.isfinite(poisson_mean_interval(3)[1])
+
+
+def test_a_count_below_the_floor_is_refused_with_the_floor() -> None:
+    """Issue 11: events without any degraded run (a heavy latency tail) already expect more
+    than the observed count over the exposure, whatever degraded.prob is: no value
+    reproduces the count, and calibrate says so with the floor instead of a value."""
+    config = stress_config(NO_DEGRADED)
+    with pytest.raises(CalibrationError, match="floor already expects") as info:
+        calibrate(config, "degraded.prob", 1, 5000.0, trials=20_000, points=3, plan=naive_plan())
+    assert "no value reproduces 1 event" in str(info.value) and "--low" in str(info.value)
+
+
+def test_a_count_above_the_top_is_refused() -> None:
+    config = stress_config(["degraded.prob=0.01"])
+    with pytest.raises(CalibrationError, match="at most"):
+        calibrate(
+            config, "degraded.prob", 10**9, 1.0, low=1e-4, high=0.02, trials=1000, points=3, plan=naive_plan()
+        )

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from riskmc.config import (
     KEYS,
@@ -21,14 +22,11 @@ from riskmc.config import (
     load_config,
     parse_config,
 )
-from riskmc.distributions import (
-    DistSpec,
-    ResolvedDist,
-    parse_dist,
-    resolve_value,
-    sample_value,
-)
-from riskmc.model import ConstantDist, FrozenScipyDist
+from riskmc.distributions import EMPIRICAL, USE_DISTRIBUTIONS, DistSpec, parse_dist
+from riskmc.engine import kernel as K
+from riskmc.engine import seed_key
+from riskmc.model import ConstantDist, EmpiricalDist, FrozenScipyDist
+from riskmc.params import key_id, sample_windows
 
 FULL_TOML = """
 name = "incident"
@@ -218,9 +216,14 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"write": {"latency": {"s": 1}}}, "write.latency", "'dist'"),
     ({"write": {"latency": {"dist": 3}}}, "write.latency.dist", "string"),
     (
+        {"write": {"fail_prob": {"dist": "bta", "a": 1, "b": 9}}},
+        "write.fail_prob.dist",
+        "did you mean 'beta'",
+    ),
+    (
         {"write": {"latency": {"dist": "lognrm", "s": 1}}},
         "write.latency.dist",
-        "did you mean 'lognorm'",
+        "cannot be drawn at every use",
     ),
     ({"write": {"latency": {"dist": "lognorm", "scale": 1}}}, "write.latency.s", "requires"),
     (
@@ -273,7 +276,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"write": {"backoff_cap": {"dist": "norm", "loc": 2}}}, "write.backoff_cap", "support"),
     ({"write": {"fail_prob": {"dist": "uniform", "scale": 2}}}, "write.fail_prob", "support"),
     ({"degraded": {"prob": {"dist": "binom", "n": 2, "p": 0.5}}}, "degraded.prob", "support"),
-    ({"planner": {"interval": {"dist": "norm", "loc": 30}}}, "planner.interval", "support"),
+    ({"planner": {"interval": {"dist": "truncnorm", "a": 0, "b": 1}}}, "planner.interval.dist", "expon"),
     (
         {"repair": {"duration": {"dist": "uniform", "loc": -1, "scale": 10}}},
         "repair.duration",
@@ -484,55 +487,58 @@ def test_hash_is_stable_and_semantic() -> None:
 # -- distributions ------------------------------------------------------------------------------
 
 
+def _param_uniforms(seed: int, trials: np.ndarray, path: str) -> np.ndarray:
+    """The addressed uniforms at which riskmc.params draws ``path`` for ``trials``."""
+    k0, k1 = seed_key(seed)
+    return K.uniforms(k0, k1, np.asarray(trials, dtype=np.int64), K.P_PARAMS, 0, key_id(path), 0)
+
+
 def test_nested_sample_varies_per_row() -> None:
     spec = parse_dist(
         "planner.interval", {"dist": "expon", "scale": {"dist": "uniform", "loc": 1, "scale": 99}}
     )
-    rng = np.random.default_rng(1)
-    resolved = spec.resolve(rng, 1000)
-    scales = resolved.params["scale"]
+    cfg = parse({"planner": {"interval": spec.to_table()}})
+    windows = sample_windows(cfg, 11, 1000)
+    assert windows.planner.name == "expon"
+    scales = windows.planner.params[:, USE_DISTRIBUTIONS["expon"].index("scale")]
     assert scales.shape == (1000,) and scales.min() >= 1 and scales.max() <= 100
-    assert np.unique(scales).size == 1000  # one draw per row
-    np.testing.assert_allclose(resolved.mean(), scales)
+    assert np.unique(scales).size == 1000  # one draw per window
+    # each window's scale is the nested table's quantile at that window's addressed uniform
+    u = _param_uniforms(11, np.arange(1000), "planner.interval.scale")
+    np.testing.assert_allclose(scales, 1 + 99 * u, rtol=1e-12)
+    np.testing.assert_allclose(windows.planner.mean(), scales, rtol=1e-12)
+    # a window's values depend on its trial index only, not on the other trials drawn
+    some = sample_windows(cfg, 11, np.array([999, 5, 500]))
+    np.testing.assert_array_equal(some.planner.params[:, 1], scales[[999, 5, 500]])
+    assert not np.array_equal(sample_windows(cfg, 12, 3).planner.params[:, 1], scales[:3])
+    # DistSpec.sample: one nested draw per value, reproducible from the generator's seed
     draws = spec.sample(np.random.default_rng(2), 5000)
     assert draws.shape == (5000,) and draws.dtype == np.float64 and (draws >= 0).all()
-    # reproducible from the seed
     np.testing.assert_array_equal(draws, spec.sample(np.random.default_rng(2), 5000))
+    # the mean of expon(scale ~ U(1, 100)) is 50.5; sd of a draw: sqrt(E[2 s^2] - 50.5^2)
+    sd = math.sqrt(2 * (100**3 - 1) / (3 * 99) - 50.5**2)
+    assert abs(draws.mean() - 50.5) < 4 * sd / math.sqrt(draws.size)
 
 
-def test_resolved_rvs_honours_row_params() -> None:
-    rows, m = 2, 20000
-    resolved = ResolvedDist("expon", {"scale": np.array([1.0, 100.0])})
-    x = resolved.rvs(np.random.default_rng(3), (rows, m))
-    assert x.shape == (rows, m) and x.dtype == np.float64
-    means = x.mean(axis=1)
-    se = np.array([1.0, 100.0]) / math.sqrt(m)  # sd of expon = scale
-    assert np.all(np.abs(means - [1.0, 100.0]) < 5 * se)
-    ratio_se = 100 * math.sqrt(2 / m)  # delta method for the ratio of two means
-    assert abs(means[1] / means[0] - 100) < 5 * ratio_se
-    # trailing dimensions broadcast too
-    assert resolved.rvs(np.random.default_rng(4), (rows, 3, 4)).shape == (2, 3, 4)
-    with pytest.raises(ValueError):
-        resolved.rvs(np.random.default_rng(4), (3, 4))
-
-
-def test_resolved_helpers() -> None:
-    spec = parse_dist("k", {"dist": "lognorm", "s": 0.5, "scale": {"dist": "uniform", "loc": 1, "scale": 1}})
-    r = spec.resolve(np.random.default_rng(5), 4)
-    assert len(r) == 4
-    sub = r.take(np.array([2, 0]))
-    assert len(sub) == 2 and sub.params["scale"][0] == r.params["scale"][2]
-    row = r.row(1)
-    assert isinstance(row, FrozenScipyDist) and dict(row.params)["scale"] == r.params["scale"][1]
-    assert row.mean() == pytest.approx(r.mean()[1])
-    const = ResolvedDist.constant(np.array([1.0, 2.0]))
-    np.testing.assert_array_equal(const.rvs(np.random.default_rng(0), (2, 3)), [[1.0] * 3, [2.0] * 3])
-    assert const.row(1) == ConstantDist(2.0) and list(const.mean()) == [1.0, 2.0]
-    plain = resolve_value(30.0, np.random.default_rng(0), 3)
-    assert plain.name == "constant" and list(plain.mean()) == [30.0] * 3
-    noparams = parse_dist("k", {"dist": "expon"}).resolve(np.random.default_rng(0), 3)
-    assert noparams.rvs(np.random.default_rng(0), (3, 2)).shape == (3, 2)
-    assert len(noparams.take(np.array([True, False, True]))) == 2
+def test_window_rows_for_the_reference() -> None:
+    cfg = parse(
+        {
+            "planner": {"interval": {"dist": "expon", "scale": {"dist": "uniform", "loc": 1, "scale": 1}}},
+            "write": {"latency": 0.25},
+            "repair": {"duration": {"dist": "empirical", "samples": [60, 30, 90]}},
+        }
+    )
+    windows = sample_windows(cfg, 3, 4)
+    row = windows.planner.row(2)
+    assert isinstance(row, FrozenScipyDist) and row.name == "expon"
+    assert dict(row.params)["scale"] == windows.planner.params[2, 1]
+    assert row.mean() == pytest.approx(windows.planner.params[2, 1])
+    assert windows.latency.name == "constant" and windows.latency.row(1) == ConstantDist(0.25)
+    assert list(windows.latency.mean()) == [0.25] * 4
+    assert windows.repair.name == EMPIRICAL and windows.repair.row(0) == EmpiricalDist((30.0, 60.0, 90.0))
+    assert list(windows.repair.mean()) == [60.0] * 4
+    cell = windows.cell_params(2)
+    assert cell.planner_interval == row and cell.write_latency == ConstantDist(0.25)
 
 
 def test_integer_valued_sampling_for_counts() -> None:
@@ -554,10 +560,265 @@ def test_integer_valued_sampling_for_counts() -> None:
         assert isinstance(spec, DistSpec) and spec.integer_valued
         x = spec.sample(rng, 4000)
         assert np.array_equal(x, np.round(x)) and x.min() == 1 and x.max() == hi
-        ints = sample_value(spec, rng, 10, integer=True)
-        assert ints.dtype == np.int64 and ints.min() >= 1
-    fixed = sample_value(cfg.values["region.cells"], rng, 5, integer=True)
-    assert fixed.dtype == np.int64 and list(fixed) == [1] * 5
+    windows = sample_windows(cfg, 9, 4000)
+    for counts, hi in ((windows.enactors, 3), (windows.endpoints, 7)):
+        assert counts.dtype == np.int64 and counts.min() == 1 and counts.max() == hi
+    # randint(1, 4) at the addressed uniforms: floor(1 + 3u)
+    u = _param_uniforms(9, np.arange(4000), "enactors.count")
+    np.testing.assert_array_equal(windows.enactors, np.floor(1 + 3 * u).astype(np.int64))
+    assert windows.cells.dtype == np.int64 and list(windows.cells[:5]) == [1] * 5
+
+
+# -- distributions the engine draws at every use -------------------------------------------
+
+USE_KEYS = ("planner.interval", "write.latency", "repair.duration", "mitigations.empty_guard.repair")
+
+
+@pytest.mark.parametrize("key", USE_KEYS)
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"dist": "halfnorm", "scale": 2},
+        {"dist": "truncnorm", "a": 0, "b": 3},
+        {"dist": "poisson", "mu": 3},
+    ],
+    ids=lambda t: t["dist"],
+)
+def test_use_keys_refuse_distributions_the_engine_lacks(key: str, table: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(nest(key, table))
+    assert info.value.key == f"{key}.dist", str(info.value)
+    assert repr(table["dist"]) in info.value.problem
+    for name in USE_DISTRIBUTIONS:
+        assert name in info.value.problem, name
+    # the same table is fine for a parameter drawn once per region-window
+    assert isinstance(parse(nest("write.backoff_cap", table)).values["write.backoff_cap"], DistSpec)
+
+
+@pytest.mark.parametrize("key", USE_KEYS)
+def test_use_keys_accept_every_engine_distribution(key: str) -> None:
+    tables = {
+        "expon": {"dist": "expon", "scale": 3},
+        "lognorm": {"dist": "lognorm", "s": 0.5, "scale": 2},
+        "gamma": {"dist": "gamma", "a": 2, "scale": 1.5},
+        "weibull_min": {"dist": "weibull_min", "c": 1.5, "scale": 2},
+        "lomax": {"dist": "lomax", "c": 3, "scale": 2},
+        "pareto": {"dist": "pareto", "b": 3, "scale": 2},
+        "uniform": {"dist": "uniform", "loc": 1, "scale": 2},
+        "loguniform": {"dist": "loguniform", "a": 1, "b": 10},
+        EMPIRICAL: {"dist": EMPIRICAL, "samples": [1.0, 2.0]},
+    }
+    assert set(tables) == set(USE_DISTRIBUTIONS)
+    for name, table in tables.items():
+        cfg = parse(nest(key, table))
+        value = cfg.mitigations["empty_guard"]["repair"] if key.startswith("mitigations") else cfg.values[key]
+        assert isinstance(value, DistSpec) and value.name == name
+    assert parse(nest(key, 7)).flat()[key] == 7.0
+
+
+def test_use_key_accepts_any_scipy_distribution_inside_a_nested_parameter() -> None:
+    inner = {"dist": "halfnorm", "loc": 1, "scale": 30}
+    cfg = parse({"planner": {"interval": {"dist": "expon", "scale": inner}}})
+    interval = cfg.values["planner.interval"]
+    assert isinstance(interval, DistSpec) and interval.describe() == "expon(scale=halfnorm(loc=1, scale=30))"
+    windows = sample_windows(cfg, 4, 200)
+    u = _param_uniforms(4, np.arange(200), "planner.interval.scale")
+    expected = scipy.stats.halfnorm.ppf(u, loc=1, scale=30)
+    np.testing.assert_allclose(windows.planner.params[:, 1], expected, rtol=1e-12)
+    # also in the mitigation's use key, and in a parameter of a lognormal latency
+    guard = parse({"mitigations": {"empty_guard": {"repair": {"dist": "expon", "scale": inner}}}})
+    assert guard.mitigations["empty_guard"]["repair"].nested == ("scale",)  # type: ignore[union-attr]
+    latency = parse({"write": {"latency": {"dist": "lognorm", "s": {"dist": "beta", "a": 2, "b": 2}}}})
+    assert isinstance(latency.values["write.latency"], DistSpec)
+
+
+# -- the empirical distribution --------------------------------------------------------------
+
+
+def test_empirical_samples() -> None:
+    cfg = parse({"write": {"latency": {"dist": "empirical", "samples": [0.3, 0.1, 0.2, 0.2]}}})
+    spec = cfg.values["write.latency"]
+    assert isinstance(spec, DistSpec) and spec.name == EMPIRICAL
+    assert spec.samples == (0.1, 0.2, 0.2, 0.3)  # sorted
+    assert spec.support_bounds() == (0.1, 0.3) and spec.source is None
+    assert "empirical" in spec.describe() and "n=4" in spec.describe()
+    windows = sample_windows(cfg, 1, 3)
+    assert windows.latency.name == EMPIRICAL
+    np.testing.assert_array_equal(windows.latency.samples, [0.1, 0.2, 0.2, 0.3])
+    # integer observations make a valid count; a probability's values must lie in [0, 1)
+    counts = parse({"enactors": {"count": {"dist": "empirical", "samples": [2, 1, 3]}}})
+    count = counts.values["enactors.count"]
+    assert isinstance(count, DistSpec) and count.integer_valued
+    with pytest.raises(ConfigError) as info:
+        parse({"enactors": {"count": {"dist": "empirical", "samples": [1, 1.5]}}})
+    assert info.value.key == "enactors.count" and "integer-valued" in info.value.problem
+    with pytest.raises(ConfigError) as info:
+        parse({"write": {"fail_prob": {"dist": "empirical", "samples": [0.5, 1.0]}}})
+    assert info.value.key == "write.fail_prob" and "[0, 1)" in info.value.problem
+
+
+def test_empirical_ppf_resamples_the_values() -> None:
+    spec = parse_dist("k", {"dist": "empirical", "samples": [5, 1, 2, 2]})
+    # u in [j/n, (j+1)/n) picks the j-th smallest value: each value with its multiplicity
+    u = (np.arange(4000) + 0.5) / 4000
+    x = spec.ppf(u, {})
+    assert x.dtype == np.float64
+    values, counts = np.unique(x, return_counts=True)
+    assert list(values) == [1.0, 2.0, 5.0] and list(counts) == [1000, 2000, 1000]
+    edges = np.array([1e-12, 0.2499, 0.25, 0.7499, 0.75, 1 - 1e-16])
+    assert spec.ppf(edges, {}).tolist() == [1, 1, 2, 2, 5, 5]
+    # random draws: each value's frequency within 4 standard errors of its share
+    draws = spec.sample(np.random.default_rng(8), 20000)
+    for value, share in ((1.0, 0.25), (2.0, 0.5), (5.0, 0.25)):
+        freq = float(np.mean(draws == value))
+        assert abs(freq - share) < 4 * math.sqrt(share * (1 - share) / draws.size)
+    assert set(np.unique(draws)) == {1.0, 2.0, 5.0}
+    # as a parameter drawn once per window, at the window's addressed uniform
+    cfg = parse({"write": {"fail_prob": {"dist": "empirical", "samples": [0.1, 0.2, 0.2, 0.4]}}})
+    windows = sample_windows(cfg, 5, 500)
+    u = _param_uniforms(5, np.arange(500), "write.fail_prob")
+    expected = np.array([0.1, 0.2, 0.2, 0.4])[np.floor(u * 4).astype(int)]
+    np.testing.assert_array_equal(windows.fail_prob, expected)
+
+
+def test_empirical_file_relative_to_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "scenarios"
+    (folder / "data").mkdir(parents=True)
+    values = folder / "data" / "latency.txt"
+    values.write_text("# observed latencies, seconds\n0.3 0.1, 0.2;0.25\n\n0.15  # last\n")
+    path = folder / "s.toml"
+    path.write_text('[write]\nlatency = { dist = "empirical", file = "data/latency.txt" }\n')
+    monkeypatch.chdir(tmp_path)  # the file is found from the config's folder, not from here
+    spec = load_config(path).values["write.latency"]
+    assert isinstance(spec, DistSpec) and spec.samples == (0.1, 0.15, 0.2, 0.25, 0.3)
+    assert spec.source == "data/latency.txt" and "data/latency.txt" in spec.describe()
+    # an absolute path works from anywhere
+    absolute = tmp_path / "abs.toml"
+    absolute.write_text(f'[write]\nlatency = {{ dist = "empirical", file = "{values}" }}\n')
+    assert load_config(absolute).values["write.latency"].samples == spec.samples  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "not a regular file"),
+        ("0.1 0.2\n0.3 fast\n", "line 2: 'fast' is not a number"),
+        ("# nothing here\n\n", "at least one value"),
+        ("0.1 nan\n", "finite number"),
+        ("0.1 inf\n", "finite number"),
+        (b"\xff\xfe0.1\n", "not UTF-8"),
+        ("dir", "not a regular file"),
+    ],
+    ids=["missing", "not-a-number", "empty", "nan", "inf", "binary", "directory"],
+)
+def test_empirical_bad_file(tmp_path: Path, content: str | bytes | None, problem: str) -> None:
+    target = tmp_path / "values.txt"
+    if content == "dir":
+        target.mkdir()
+    elif isinstance(content, bytes):
+        target.write_bytes(content)
+    elif content is not None:
+        target.write_text(content)
+    path = tmp_path / "s.toml"
+    path.write_text('[repair]\nduration = { dist = "empirical", file = "values.txt" }\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "repair.duration.file", str(info.value)
+    assert problem in info.value.problem, str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "problem"),
+    [
+        ({"samples": []}, "write.latency.samples", "at least one value"),
+        ({"samples": [0.1, True]}, "write.latency.samples", "value 2 must be a finite number"),
+        ({"samples": [0.1, "0.2"]}, "write.latency.samples", "value 2 must be a finite number"),
+        ({"samples": [0.1, math.nan]}, "write.latency.samples", "value 2 must be a finite number"),
+        ({"samples": [math.inf]}, "write.latency.samples", "value 1 must be a finite number"),
+        ({"samples": [0.1, [0.2]]}, "write.latency.samples", "value 2"),
+        ({"samples": "0.1, 0.2"}, "write.latency.samples", "array of numbers"),
+        ({"file": 3}, "write.latency.file", "file name"),
+        ({"file": " "}, "write.latency.file", "file name"),
+        ({}, "write.latency", "exactly one of samples"),
+        ({"samples": [0.1], "file": "x.txt"}, "write.latency", "exactly one of samples"),
+        ({"samples": [0.1], "scale": 2}, "write.latency.scale", "samples or file only"),
+        ({"samples": [-0.1, 0.2]}, "write.latency", "support is [-0.1, 0.2]"),
+    ],
+)
+def test_empirical_bad_values(table: dict[str, Any], key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({"write": {"latency": {"dist": "empirical", **table}}})
+    assert info.value.key == key, str(info.value)
+    assert problem in info.value.problem, str(info.value)
+
+
+def test_empirical_hash_follows_the_file_values(tmp_path: Path) -> None:
+    data = tmp_path / "repair.txt"
+    path = tmp_path / "s.toml"
+    path.write_text('[repair]\nduration = { dist = "empirical", file = "repair.txt" }\n')
+    data.write_text("600 1200 1800\n")
+    h = load_config(path).hash()
+    data.write_text("1800, 600\n# same values, other order and layout\n1200\n")
+    assert load_config(path).hash() == h
+    data.write_text("600 1200 1801\n")
+    assert load_config(path).hash() != h
+    data.write_text("600 1200 1800 1800\n")  # a repeated observation changes the weights
+    assert load_config(path).hash() != h
+    # the same values inline, or from a file of another name: the same scenario
+    inline = parse({"name": "s", "repair": {"duration": {"dist": "empirical", "samples": [1200, 600, 1800]}}})
+    assert inline.hash() == h
+    (tmp_path / "other.txt").write_text("600 1200 1800\n")
+    path.write_text('[repair]\nduration = { dist = "empirical", file = "other.txt" }\n')
+    assert load_config(path).hash() == h
+
+
+# -- DistSpec.ppf --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"dist": "expon", "scale": 30},
+        {"dist": "lognorm", "s": 0.5, "loc": 0.01, "scale": 0.1},
+        {"dist": "gamma", "a": 2.5, "scale": 3},
+        {"dist": "beta", "a": 1, "b": 99},
+        {"dist": "norm", "loc": 5, "scale": 2},
+        {"dist": "loguniform", "a": 10, "b": 60},
+        {"dist": "poisson", "mu": 3, "loc": 1},
+        {"dist": "randint", "low": 5, "high": 21},
+        {"dist": "binom", "n": 10, "p": 0.3},
+    ],
+    ids=lambda t: t["dist"],
+)
+def test_ppf_agrees_with_scipy(table: dict[str, Any]) -> None:
+    spec = parse_dist("k", table)
+    u = np.random.default_rng(10).random(2000) * (1 - 2**-53) + 2**-54
+    params = {k: v for k, v in table.items() if k != "dist"}
+    expected = getattr(scipy.stats, table["dist"]).ppf(u, **params)
+    x = spec.ppf(u, {})
+    assert x.shape == u.shape and x.dtype == np.float64
+    np.testing.assert_allclose(x, expected, rtol=1e-12, atol=0)
+    if spec.integer_valued:
+        assert np.array_equal(x, np.round(x))
+    lo, hi = spec.support_bounds()
+    assert (x >= lo).all() and (x <= hi).all()
+
+
+def test_ppf_closed_forms_and_nested_rows() -> None:
+    u = np.array([0.1, 0.5, 0.9])
+    expon = parse_dist("k", {"dist": "expon", "scale": 30})
+    np.testing.assert_allclose(expon.ppf(u, {}), -30 * np.log1p(-u))
+    uniform = parse_dist("k", {"dist": "uniform", "loc": 2, "scale": 4})
+    np.testing.assert_allclose(uniform.ppf(u, {}), 2 + 4 * u)
+    # a nested parameter takes one value per row; the constants are the spec's own
+    spec = parse_dist("k", {"dist": "uniform", "loc": 1, "scale": {"dist": "expon"}})
+    scales = np.array([1.0, 10.0, 100.0])
+    np.testing.assert_allclose(spec.ppf(u, {"scale": scales}), 1 + scales * u)
+    # NaN where the distribution rejects a row's parameters
+    lognorm = parse_dist("k", {"dist": "lognorm", "s": {"dist": "uniform", "loc": 0.1, "scale": 1}})
+    x = lognorm.ppf(u, {"s": np.array([0.5, -1.0, 0.5])})
+    assert np.isfinite(x[[0, 2]]).all() and math.isnan(x[1])
+    np.testing.assert_allclose(x[[0, 2]], scipy.stats.lognorm.ppf(u[[0, 2]], 0.5))
 
 
 def test_describe_and_to_table() -> None:

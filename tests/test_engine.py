@@ -1,14 +1,15 @@
-"""The vectorized engine against the exact reference simulator, and its invariants.
+"""The compiled engine against the exact reference simulator, and its invariants.
 
-Three levels of agreement:
-
-* replay: the reference re-runs a trial with exactly the random inputs the engine used
-  (`riskmc.draws.TrialRandomness`) and must reproduce event, event time, affected
-  endpoints, runs started and mean plan age of every trial;
-* statistics: with the reference drawing its *own* randomness (its literal, attempt-by-
-  attempt sampler), p_cell_window and mean_plan_age_s agree within 4 combined standard
-  errors -- this also checks the engine's vectorized sampler;
-* invariants of MODEL.md section 2 (exact), and the direction of the drivers.
+* replay: the reference re-runs cell-windows with the engine's own addressed random numbers
+  (:class:`riskmc.engine.AddressedRandomness`) and must reproduce every one *exactly*: event,
+  event time, affected endpoints, runs started, degraded and abandoned, and plan age (the two
+  simulators process the same events in the same order, so their floating-point sums agree
+  to the last bit);
+* statistics: with the reference drawing its own randomness (its literal sampler, scipy's
+  distributions), p_cell_window and mean_plan_age_s agree within 4 combined standard errors;
+* invariants of docs/model.md section 2 (exact), the drivers' direction, bit-identity
+  whatever the batch or the thread count, common random numbers across scenarios, the
+  copyable state, and the address layout's limits.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riskmc import reference
+from riskmc import engine, reference
 from riskmc.config import Config
-from riskmc.draws import BlockDraws, ChunkDraws, TrialRandomness
-from riskmc.engine import simulate_cells
-from riskmc.params import sample_block
-from riskmc.scenario import simulate
+from riskmc.engine import kernel as K
+from riskmc.errors import ConfigError
+from riskmc.estimators import Plan, naive_plan, simulate
+from riskmc.params import sample_windows
 
 from .conftest import stress_config
 
-#: Configurations where the event is common (p_cell_window between 0.05 and 0.9), varying
-#: K, E, G, the poll interval, the latency tail and with sampled parameters.
+#: Configurations where the event is common, varying K, E, G, the poll interval, the latency
+#: tail, sampled parameters and distributions, and the region's cells.
 AGREEMENT = {
     "base-G10": [],
     "K2-E20-G3": [
@@ -54,120 +55,237 @@ AGREEMENT = {
         "cleanup.keep_generations=4",
         "degraded.prob=0.0",
     ],
+    "gamma-weibull": [
+        'write.latency={dist="gamma", a=0.7, scale=0.2}',
+        'planner.interval={dist="weibull_min", c=1.5, scale=3}',
+        "cleanup.keep_generations=3",
+    ],
+    "constants": [
+        "write.latency=0.3",
+        "planner.interval=1.5",
+        "enactors.poll_interval=1.0",
+        "cleanup.keep_generations=4",
+        "degraded.prob=0.005",
+    ],
+    "empirical": [
+        'write.latency={dist="empirical", samples=[0.05, 0.1, 0.1, 0.2, 0.4]}',
+        'planner.interval={dist="lomax", c=3, scale=4}',
+        "cleanup.keep_generations=6",
+        "degraded.prob=0.005",
+    ],
+    "cells-shock": [
+        "region.cells=3",
+        "region.shock.prob=0.3",
+        "region.shock.degraded_prob=0.2",
+        "degraded.prob=0.01",
+        "endpoints.weights=[0.5, 0.2, 0.1, 0.1, 0.1]",
+    ],
 }
 
 
-def _engine_block(config: Config, seed: int, block: int = 0):
-    params = sample_block(config, seed, block)
-    return params, simulate_cells(params, ChunkDraws(seed, [block], [params]))
+def _reference(params, batch, row: int, cell: int) -> reference.CellOutcome:  # type: ignore[no-untyped-def]
+    return reference.simulate_cell(
+        params.cell_params(row, float(batch.fp[row, K.F_PDEG])),
+        engine.AddressedRandomness(batch, row, cell),
+    )
+
+
+def _assert_same(ref: reference.CellOutcome, got: engine.CellResult, where: str) -> None:
+    assert got.event == ref.event, where
+    if ref.event:
+        assert got.observed_s == ref.event_time_s, where
+    assert got.affected == ref.affected, where
+    assert got.runs_started == ref.runs_started, where
+    assert got.runs_degraded == ref.runs_degraded, where
+    assert got.runs_abandoned == ref.runs_abandoned, where
+    assert got.mean_plan_age_s == ref.mean_plan_age_s, where
+
+
+def replay(config: Config, seed: int, trials: np.ndarray, degraded_prob: np.ndarray | None = None) -> int:
+    """Replay every cell of the windows in the reference; the events seen."""
+    params = sample_windows(config, seed, trials)
+    batch = params.batch(seed, degraded_prob)
+    sums = engine.simulate(batch)
+    events = 0
+    for i in range(params.n):
+        for c in range(int(params.cells[i])):
+            got = engine.simulate_cell(batch, i, c)
+            _assert_same(_reference(params, batch, i, c), got, f"trial {trials[i]} cell {c}")
+            events += got.event
+        assert sums[i, K.W_EVENTS] == sum(
+            engine.simulate_cell(batch, i, c).event for c in range(int(params.cells[i]))
+        )
+    return events
 
 
 @pytest.mark.parametrize("name", sorted(AGREEMENT))
-def test_replay_matches_reference_trial_by_trial(name: str) -> None:
+def test_replay_matches_reference_exactly(name: str) -> None:
     config = stress_config(AGREEMENT[name])
-    params, cells = _engine_block(config, seed=11, block=2)
-    draws = BlockDraws(11, 2, params)
-    n = 60
-    events = 0
-    for i in range(n):
-        out = reference.simulate_cell(params.cell(i), TrialRandomness(draws, i, float(params.window_s[i])))
-        assert out.event == bool(cells.event[i]), f"trial {i}"
-        if out.event:
-            events += 1
-            assert out.event_time_s == pytest.approx(cells.event_time_s[i], rel=1e-9, abs=1e-9)
-        assert out.affected == tuple(np.flatnonzero(cells.affected[i])), f"trial {i}"
-        assert out.runs_started == cells.runs_started[i], f"trial {i}"
-        assert out.runs_degraded == cells.runs_degraded[i], f"trial {i}"
-        assert out.mean_plan_age_s == pytest.approx(cells.mean_plan_age_s[i], rel=1e-8), f"trial {i}"
-    assert 0 < events < n  # the comparison saw both outcomes
+    trials = np.arange(2000, 2040)
+    events = replay(config, 11, trials)
+    cells = int(sample_windows(config, 11, trials).cells.sum())
+    assert 0 < events < cells  # the comparison saw both outcomes
 
 
-def _combined_z(a: float, se_a: float, b: float, se_b: float) -> float:
-    return abs(a - b) / np.sqrt(se_a**2 + se_b**2)
+def test_replay_under_a_tilted_degraded_probability() -> None:
+    """A proposal changes only the degraded probability the engine draws with; the reference
+    replays the tilted trials exactly too."""
+    config = stress_config(["degraded.prob=0.001", "endpoints.count=8"])
+    trials = np.arange(60)
+    events = replay(config, 5, trials, degraded_prob=np.full(trials.size, 0.3))
+    assert events > 0
 
 
-@pytest.mark.parametrize("name", ["base-G10", "K2-E20-G3", "slow-poll", "sampled"])
+def test_window_sums_are_the_sums_of_their_cells() -> None:
+    config = stress_config(AGREEMENT["cells-shock"])
+    params = sample_windows(config, 3, np.arange(30))
+    batch = params.batch(3)
+    sums = engine.simulate(batch)
+    for i in range(params.n):
+        c_count = int(params.cells[i])
+        cells = [engine.simulate_cell(batch, i, c) for c in range(c_count)]
+        assert sums[i, K.W_EVENTS] == sum(c.event for c in cells)
+        assert sums[i, K.W_EVENTS_NODEG] == sum(c.event and c.runs_degraded == 0 for c in cells)
+        assert sums[i, K.W_RUNS] == sum(c.runs_started for c in cells)
+        assert sums[i, K.W_DEGRADED] == sum(c.runs_degraded for c in cells)
+        impact = sum(c.affected_weight * c.repair_s / (60.0 * c_count) for c in cells if c.event)
+        assert sums[i, K.W_IMPACT] == pytest.approx(impact, rel=1e-12, abs=0)
+        assert sums[i, K.W_AGE] == pytest.approx(np.mean([c.mean_plan_age_s for c in cells]), rel=1e-12)
+        first = next((c for c, r in enumerate(cells) if r.event), -1)
+        assert sums[i, K.W_FIRST_EVENT_CELL] == first
+
+
+def _z(a: np.ndarray, b: np.ndarray) -> float:
+    se = np.hypot(a.std(ddof=1) / np.sqrt(a.size), b.std(ddof=1) / np.sqrt(b.size))
+    return float(abs(a.mean() - b.mean()) / se) if se > 0 else (0.0 if a.mean() == b.mean() else np.inf)
+
+
+@pytest.mark.parametrize("name", ["base-G10", "K2-E20-G3", "slow-poll", "sampled", "gamma-weibull"])
 def test_statistical_agreement_with_independent_reference(name: str) -> None:
+    """The reference with its own sampler (scipy's distributions, attempt by attempt): an
+    independent check of the engine's samplers and addressing."""
     config = stress_config(AGREEMENT[name])
-    cells = simulate(config, trials=4000, seed=5)
-    p_eng = cells.event.mean()
-    age_eng = cells.mean_plan_age_s
-    # the reference draws its own randomness; sampled parameters come from another seed
-    n_ref = 300
-    params = sample_block(config, seed=99, block=0)
-    outs = reference.simulate_many([params.cell(i) for i in range(n_ref)], seed=1234)
-    ev = np.array([o.event for o in outs], float)
-    age = np.array([o.mean_plan_age_s for o in outs])
-    p_ref = ev.mean()
-    assert 0.05 <= p_eng <= 0.9, p_eng  # a configuration where the event is common
-    se_eng = np.sqrt(p_eng * (1 - p_eng) / cells.event.size)
-    se_ref = np.sqrt(p_ref * (1 - p_ref) / n_ref)
-    assert _combined_z(p_eng, se_eng, p_ref, se_ref) < 4.0, (p_eng, p_ref)
-    z_age = _combined_z(
-        age_eng.mean(),
-        age_eng.std(ddof=1) / np.sqrt(age_eng.size),
-        age.mean(),
-        age.std(ddof=1) / np.sqrt(n_ref),
-    )
-    assert z_age < 4.0, (age_eng.mean(), age.mean())
+    sample = simulate(config, 5, range(4000), naive_plan())
+    params = sample_windows(config, 99, 300)
+    outs = reference.simulate_many([params.cell_params(i) for i in range(params.n)], seed=1234)
+    p_ref = np.array([o.event for o in outs], float)
+    age_ref = np.array([o.mean_plan_age_s for o in outs])
+    assert 0.05 <= sample.events.mean() <= 0.95, sample.events.mean()
+    assert _z(sample.events.astype(float), p_ref) < 4.0
+    assert _z(sample.mean_plan_age_s, age_ref) < 4.0
+
+
+def _events(config: Config, trials: int = 3000, seed: int = 1) -> np.ndarray:
+    return simulate(config, seed, range(trials), naive_plan()).events
 
 
 def test_single_enactor_never_empties_a_record() -> None:
     config = stress_config(["enactors.count=1", "degraded.prob=0.3", "cleanup.keep_generations=0"])
-    cells = simulate(config, trials=3000, seed=1)
-    assert cells.event.sum() == 0
-    assert cells.runs_started.sum() > 0
+    sample = simulate(config, 1, range(3000), naive_plan())
+    assert sample.events.sum() == 0 and sample.runs.sum() > 0
 
 
 def test_no_cleanup_never_empties_a_record() -> None:
     # a window of 0.1 h with plans every 3 s reaches ~120 generations, far below G
-    config = stress_config(["degraded.prob=0.3", "cleanup.keep_generations=100000"])
-    cells = simulate(config, trials=3000, seed=1)
-    assert cells.event.sum() == 0
-    # and the same configuration with a clean-up does
-    assert simulate(stress_config(["degraded.prob=0.3"]), trials=500, seed=1).event.sum() > 100
+    assert _events(stress_config(["degraded.prob=0.3", "cleanup.keep_generations=100000"])).sum() == 0
+    assert _events(stress_config(["degraded.prob=0.3"]), 500).sum() > 100  # and with a clean-up it does
 
 
-def _p_and_se(config: Config, trials: int = 6000, seed: int = 3) -> tuple[float, float]:
-    ev = simulate(config, trials=trials, seed=seed).event
-    p = float(ev.mean())
-    return p, float(np.sqrt(p * (1 - p) / ev.size))
+def test_conditional_write_never_empties_a_record() -> None:
+    racy = ["degraded.prob=0.1", "cleanup.keep_generations=3"]
+    assert _events(stress_config(racy), 2000).sum() > 1500
+    assert _events(stress_config([*racy, "mitigations.conditional_write=true"]), 2000).sum() == 0
+
+
+def _p_and_se(config: Config) -> tuple[float, float]:
+    ev = _events(config, 6000, 3).astype(float)
+    return float(ev.mean()), float(ev.std(ddof=1) / np.sqrt(ev.size))
 
 
 def test_more_degradation_raises_p() -> None:
     p_lo, se_lo = _p_and_se(stress_config(["degraded.prob=0.005"]))
     p_hi, se_hi = _p_and_se(stress_config(["degraded.prob=0.02"]))
-    assert p_hi - p_lo > 4 * np.sqrt(se_lo**2 + se_hi**2), (p_lo, p_hi)
+    assert p_hi - p_lo > 4 * np.hypot(se_lo, se_hi), (p_lo, p_hi)
 
 
 def test_smaller_keep_generations_raises_p() -> None:
     p_lo, se_lo = _p_and_se(stress_config(["cleanup.keep_generations=20"]))
     p_hi, se_hi = _p_and_se(stress_config(["cleanup.keep_generations=5"]))
-    assert p_hi - p_lo > 4 * np.sqrt(se_lo**2 + se_hi**2), (p_lo, p_hi)
+    assert p_hi - p_lo > 4 * np.hypot(se_lo, se_hi), (p_lo, p_hi)
 
 
-def test_bit_identical_whatever_the_chunk_size() -> None:
-    config = stress_config(AGREEMENT["sampled"])
-    a = simulate(config, trials=2500, seed=8, chunk_trials=1000)
-    b = simulate(config, trials=2500, seed=8, chunk_trials=3000)
-    c = simulate(config, trials=1200, seed=8, chunk_trials=1000)  # a prefix of the same trials
-    for key, value in a.__dict__.items():
-        np.testing.assert_array_equal(value, getattr(b, key), err_msg=key)
-        np.testing.assert_array_equal(value[:1200], getattr(c, key), err_msg=key)
+def test_bit_identical_whatever_the_batch_and_the_threads() -> None:
+    """A window's outcome is a function of its addresses only: the same in any batch, in any
+    order, on one thread or two."""
+    config = stress_config(AGREEMENT["sampled"] + ["region.cells=2"])
+    params = sample_windows(config, 8, np.arange(600))
+    whole = engine.simulate(params.batch(8))
+    threads = engine.simulate(params.batch(8), threads=2)
+    np.testing.assert_array_equal(whole, threads)
+    picked = np.array([599, 3, 250, 4])
+    part = sample_windows(config, 8, picked)
+    np.testing.assert_array_equal(engine.simulate(part.batch(8)), whole[picked])
 
 
-def test_mitigation_does_not_move_the_random_inputs() -> None:
-    """Common random numbers: a mitigation changes no draw of any trial."""
-    plain = stress_config()
-    mitigated = stress_config(["mitigations.deadline.seconds=30"])
-    pa, pb = sample_block(plain, 4, 0), sample_block(mitigated, 4, 0)
-    da, db = ChunkDraws(4, [0], [pa]), ChunkDraws(4, [0], [pb])
-    np.testing.assert_array_equal(da.wake_uniforms(), db.wake_uniforms())
-    np.testing.assert_array_equal(da.publication_times(pa.window_s), db.publication_times(pb.window_s))
-    rows = np.arange(1000)
-    for k in range(3):
-        for n in (0, 17, 40):
-            runs_a = da.runs(np.full(1000, k), rows, np.full(1000, n))
-            runs_b = db.runs(np.full(1000, k), rows, np.full(1000, n))
-            np.testing.assert_array_equal(runs_a[0], runs_b[0])
-            np.testing.assert_array_equal(runs_a[1], runs_b[1])
+def test_a_mitigation_does_not_move_the_random_numbers() -> None:
+    """Common random numbers: the draws of a trial are the same with and without a mitigation."""
+    plain = sample_windows(stress_config(), 4, np.arange(5))
+    mitigated = sample_windows(stress_config(["mitigations.deadline.seconds=30"]), 4, np.arange(5))
+    bp, bm = plain.batch(4), mitigated.batch(4)
+    for i in range(5):
+        rp, rm = engine.AddressedRandomness(bp, i, 0), engine.AddressedRandomness(bm, i, 0)
+        assert [rp.wake_offset(k) for k in range(3)] == [rm.wake_offset(k) for k in range(3)]
+        pp, pm = rp.publication_times(), rm.publication_times()
+        assert [next(pp) for _ in range(50)] == [next(pm) for _ in range(50)]
+        for k, n in ((0, 0), (2, 17)):
+            (dp, durp), (dm, durm) = rp.run_draws(k, n), rm.run_draws(k, n)
+            assert dp == dm
+            np.testing.assert_array_equal(durp, durm)
+
+
+def test_a_state_can_be_stopped_copied_and_resumed_exactly() -> None:
+    config = stress_config(["degraded.prob=0.1", "mitigations.lease.seconds=1.5", "mitigations.recheck=true"])
+    params = sample_windows(config, 2, np.arange(20))
+    batch = params.batch(2)
+    for i in range(params.n):
+        whole = engine.simulate_cell(batch, i, 0)
+        state = engine.CellState(batch, i, 0).advance(until=whole.observed_s / 2)
+        assert not state.finished
+        saved = state.copy()
+        first = state.advance().result()
+        again = saved.advance(until=whole.observed_s * 0.75).advance().result()
+        assert first == whole == again, i
+
+
+def test_layout_limits_are_checked() -> None:
+    config = stress_config(["write.fail_prob=0.9999999", "degraded.prob=0"])
+    with pytest.raises(engine.EngineError, match="65,536 or more attempts"):
+        engine.simulate(sample_windows(config, 1, 5).batch(1))
+    with pytest.raises(ConfigError, match="enactors.count"):
+        sample_windows(stress_config(["enactors.count=300"]), 1, 5)
+    with pytest.raises(ConfigError, match="region.cells"):
+        sample_windows(stress_config(["region.cells=5000"]), 1, 5)
+
+
+def test_engine_results_are_pinned_to_their_bits() -> None:
+    """A few windows' sums, to the bit: the engine gives the same numbers on every machine
+    (no libm, no fused multiply-add).  A change of semantics must change this digest on
+    purpose (and be explained in the commit)."""
+    import hashlib
+
+    config = stress_config(AGREEMENT["cells-shock"] + ['write.latency={dist="gamma", a=2, scale=0.05}'])
+    out = engine.simulate(sample_windows(config, 20251020, 200).batch(20251020))
+    assert hashlib.sha256(out.tobytes()).hexdigest() == ENGINE_DIGEST
+
+
+ENGINE_DIGEST = "5e850a3024855eff0c75ee1c9e47f3b52d94a85f6724a8625932e7991d803c9a"
+
+
+def test_plan_tilts_only_the_degraded_probability() -> None:
+    config = stress_config(["degraded.prob=0.001"])
+    plan = Plan("is", q=0.2, defensive=0.25)
+    params = sample_windows(config, 9, 400)
+    p = plan.degraded_prob(params, 9)
+    tilted = plan.tilted(params, 9)
+    assert np.all(p[tilted] == 0.2) and np.all(p[~tilted] == 0.001)
+    assert abs(tilted.mean() - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 400)

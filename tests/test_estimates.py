@@ -15,7 +15,21 @@ import pytest
 import scipy.stats
 
 from riskmc import estimates
-from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate, mean, poisson_rate, proportion, rate
+from riskmc.estimates import (
+    CONFIDENCE,
+    Z95,
+    ConfidenceInterval,
+    Estimate,
+    WeightedMoments,
+    bounded_mean,
+    mean,
+    poisson_rate,
+    proportion,
+    rate,
+    wilson_bounds,
+    z_upper,
+    zero_hit_bound,
+)
 
 Z = float(scipy.stats.norm.ppf(0.975))
 N_SEEDS = 400
@@ -27,12 +41,12 @@ def coverage_bounds(n: int = N_SEEDS, level: float = CONFIDENCE) -> tuple[float,
     return level - half, level + half
 
 
-def wilson(x: int, n: int) -> tuple[float, float]:
+def wilson(x: float, n: float, z: float = Z) -> tuple[float, float]:
     """Wilson score interval, closed form (no continuity correction)."""
     p = x / n
-    denom = 1.0 + Z**2 / n
-    center = (p + Z**2 / (2 * n)) / denom
-    half = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2)) / denom
+    denom = 1.0 + z**2 / n
+    center = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
     return center - half, center + half
 
 
@@ -303,6 +317,174 @@ def test_rate_coverage_with_sparse_counts() -> None:
         c = rng.poisson(true_rate * x).astype(float)
         ci = rate(c, x).confidence_interval
         hits += ci.low <= true_rate <= ci.high
+    lo, hi = coverage_bounds()
+    assert lo <= hits / N_SEEDS <= hi, hits / N_SEEDS
+
+
+# ------------------------------------------------------------------------------------------
+# wilson_bounds, zero_hit_bound, WeightedMoments and bounded_mean (weighted estimates)
+# ------------------------------------------------------------------------------------------
+
+
+def test_z_constants() -> None:
+    assert Z95 == pytest.approx(1.959963984540054, rel=1e-12)
+    assert z_upper(0.025) == pytest.approx(Z95, rel=1e-12)
+    assert z_upper(0.005) == pytest.approx(2.5758293035489, rel=1e-12)
+
+
+@pytest.mark.parametrize(("x", "n"), [(1, 10), (3, 10), (37, 1000), (2.5, 17.3), (999, 1000)])
+def test_wilson_bounds_with_separate_z(x: float, n: float) -> None:
+    """The lower bound is Wilson's at z_lo, the upper one Wilson's at z_hi (each the end of the
+    symmetric interval at its own z): e.g. a 95% lower and a 99.5% upper one-sided bound."""
+    p = x / n
+    assert wilson_bounds(p, n) == pytest.approx(wilson(x, n), rel=1e-12)
+    z_lo, z_hi = z_upper(0.05), z_upper(0.005)
+    lo, hi = wilson_bounds(p, n, z_lo, z_hi)
+    assert lo == pytest.approx(wilson(x, n, z_lo)[0], rel=1e-12)
+    assert hi == pytest.approx(wilson(x, n, z_hi)[1], rel=1e-12)
+    # swapping the two z moves each end accordingly
+    lo2, hi2 = wilson_bounds(p, n, z_hi, z_lo)
+    assert lo2 < lo and hi2 < hi
+    if float(x).is_integer():  # scipy's Wilson at the matching two-sided levels
+        ci_lo = scipy.stats.binomtest(int(x), int(n)).proportion_ci(0.90, method="wilson")
+        ci_hi = scipy.stats.binomtest(int(x), int(n)).proportion_ci(0.99, method="wilson")
+        assert (lo, hi) == pytest.approx((ci_lo.low, ci_hi.high), rel=1e-9)
+
+
+def test_wilson_bounds_stay_in_the_unit_interval() -> None:
+    lo, hi = wilson_bounds(0.0, 5.0, 3.0, 3.0)
+    assert 0.0 <= lo < 1e-15 and hi == pytest.approx(9.0 / 14.0, rel=1e-12)  # z^2 / (n + z^2)
+    lo, hi = wilson_bounds(1.0, 5.0, 3.0, 3.0)
+    assert lo == pytest.approx(5.0 / 14.0, rel=1e-12) and 1.0 - 1e-15 < hi <= 1.0
+
+
+@pytest.mark.parametrize("n", [1, 10, 1000, 100000])
+@pytest.mark.parametrize("tail", [0.025, 0.005, 1e-6])
+def test_zero_hit_bound_is_clopper_pearson(n: int, tail: float) -> None:
+    """With no hit in n, Clopper-Pearson's upper bound at one-sided tail t is Beta(1, n).ppf(1 - t)
+    = 1 - t^(1/n): the pi at which no hit has probability t."""
+    bound = zero_hit_bound(n, tail)
+    assert bound == pytest.approx(scipy.stats.beta.ppf(1 - tail, 1, n), rel=1e-9)
+    assert (1 - bound) ** n == pytest.approx(tail, rel=1e-9)
+    if tail == 0.025:
+        assert bound == pytest.approx(proportion(0, n, "clopper-pearson").confidence_interval.high, rel=1e-12)
+    # values in [0, top]: the bound scales with top
+    assert zero_hit_bound(n, tail, top=4.0) == pytest.approx(4.0 * bound, rel=1e-15)
+
+
+def test_zero_hit_bound_without_trials_is_infinite() -> None:
+    assert zero_hit_bound(0, 0.025) == math.inf
+
+
+def _pieces(seed: int) -> list[np.ndarray]:
+    """Weighted per-window values (mostly zero, a few hits of varied weight) in pieces of
+    uneven size, some empty."""
+    rng = np.random.default_rng([23, seed])
+    sizes = [0, 1, 7, 0, 250, 33, 1000, 2]
+    out = []
+    for k in sizes:
+        hit = rng.random(k) < 0.1
+        out.append(np.where(hit, rng.lognormal(-2.0, 1.5, k), 0.0))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_moments_merge_equals_of_concatenation(seed: int) -> None:
+    pieces = _pieces(seed)
+    whole = WeightedMoments.of(np.concatenate(pieces))
+    merged = WeightedMoments()
+    for piece in pieces:
+        merged = merged.merge(WeightedMoments.of(piece))
+    assert (merged.n, merged.hits) == (whole.n, whole.hits)
+    for name in ("mean", "m2", "hit_sum", "hit_sq"):
+        assert getattr(merged, name) == pytest.approx(getattr(whole, name), rel=1e-11), name
+    assert merged.standard_error == pytest.approx(whole.standard_error, rel=1e-11)
+    assert merged.effective_hits == pytest.approx(whole.effective_hits, rel=1e-11)
+    # merging is associative, and the empty moments are its identity
+    a, b, c = (WeightedMoments.of(np.concatenate(pieces[i:j])) for i, j in ((0, 3), (3, 6), (6, 8)))
+    left, right = a.merge(b).merge(c), a.merge(b.merge(c))
+    assert (left.n, left.hits) == (right.n, right.hits) == (whole.n, whole.hits)
+    assert left.mean == pytest.approx(right.mean, rel=1e-12)
+    assert left.m2 == pytest.approx(right.m2, rel=1e-12)
+    assert WeightedMoments().merge(a) == a == a.merge(WeightedMoments())
+
+
+def test_weighted_moments_values() -> None:
+    y = np.array([0.0, 0.5, 0.0, 2.0, 0.0])
+    m = WeightedMoments.of(y)
+    assert (m.n, m.hits) == (5, 2)
+    assert m.mean == pytest.approx(0.5) and m.m2 == pytest.approx(float(np.sum((y - 0.5) ** 2)))
+    assert m.hit_sum == pytest.approx(2.5) and m.hit_sq == pytest.approx(4.25)
+    assert m.standard_error == pytest.approx(float(np.std(y)) / math.sqrt(5))  # population sd
+    assert m.effective_hits == pytest.approx(2.5**2 / 4.25)
+    # equal weights, 0/1 values: the binomial SE, n effective trials, as many effective hits as hits
+    b = WeightedMoments.of(np.r_[np.ones(37), np.zeros(963)])
+    assert b.standard_error == pytest.approx(math.sqrt(0.037 * 0.963 / 1000), rel=1e-12)
+    assert b.ess == pytest.approx(1000, rel=1e-9) and b.effective_hits == pytest.approx(37, rel=1e-12)
+    empty = WeightedMoments.of(np.array([]))
+    assert empty == WeightedMoments() and math.isnan(empty.standard_error)
+
+
+@pytest.mark.parametrize(("x", "n"), [(1, 10), (3, 10), (5, 10), (1, 1000), (37, 1000), (999, 1000)])
+def test_bounded_mean_of_equal_weights_is_wilson(x: int, n: int) -> None:
+    """0/1 values with equal weights: the estimate and interval are proportion()'s Wilson."""
+    y = np.zeros(n)
+    y[:x] = 1.0
+    e = bounded_mean(WeightedMoments.of(np.random.default_rng(x).permutation(y)), "naive")
+    w = proportion(x, n)
+    assert e.estimate == pytest.approx(w.estimate, rel=1e-12)
+    assert e.confidence_interval.low == pytest.approx(w.confidence_interval.low, rel=1e-9)
+    assert e.confidence_interval.high == pytest.approx(w.confidence_interval.high, rel=1e-9)
+    assert e.standard_error == pytest.approx(w.standard_error, rel=1e-9)
+    assert e.method == "naive: Wilson at the effective sample size"
+    # values 0 or top: the same interval in units of top
+    scaled = bounded_mean(WeightedMoments.of(3.0 * y), "naive", top=3.0)
+    assert scaled.estimate == pytest.approx(3.0 * w.estimate, rel=1e-12)
+    assert scaled.confidence_interval.low == pytest.approx(3.0 * w.confidence_interval.low, rel=1e-9)
+    assert scaled.confidence_interval.high == pytest.approx(3.0 * w.confidence_interval.high, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 10, 1000])
+def test_bounded_mean_without_hits_is_the_zero_hit_bound(n: int) -> None:
+    e = bounded_mean(WeightedMoments.of(np.zeros(n)), "is")
+    assert e.estimate == 0.0 and e.confidence_interval.low == 0.0
+    assert e.confidence_interval.high == pytest.approx(
+        proportion(0, n, "clopper-pearson").confidence_interval.high, rel=1e-12
+    )
+    assert e.method == "is: no hit, zero-hit bound"
+    # the bound's tail follows z_hi, its scale zero_top (default top)
+    z = z_upper(0.001)
+    assert bounded_mean(WeightedMoments.of(np.zeros(n)), "is", z_hi=z).confidence_interval.high == (
+        pytest.approx(zero_hit_bound(n, 0.001), rel=1e-9)
+    )
+    wide = bounded_mean(WeightedMoments.of(np.zeros(n)), "is", top=2.0, zero_top=8.0)
+    assert wide.confidence_interval.high == pytest.approx(8.0 * zero_hit_bound(n, 0.025), rel=1e-12)
+
+
+def test_bounded_mean_separate_z() -> None:
+    y = np.r_[np.ones(4), np.zeros(96)]
+    z_lo, z_hi = z_upper(0.05), z_upper(0.001)
+    e = bounded_mean(WeightedMoments.of(y), "x", z_lo=z_lo, z_hi=z_hi)
+    assert (e.confidence_interval.low, e.confidence_interval.high) == pytest.approx(
+        (wilson(4, 100, z_lo)[0], wilson(4, 100, z_hi)[1]), rel=1e-9
+    )
+
+
+def test_bounded_mean_of_no_windows_is_nan() -> None:
+    e = bounded_mean(WeightedMoments(), "x")
+    assert math.isnan(e.estimate) and math.isnan(e.confidence_interval.low)
+
+
+def test_bounded_mean_coverage_with_importance_weights() -> None:
+    """Hits drawn at q = 0.2 and weighted by p / q estimate p = 0.02 (values w x 1{hit}):
+    over 400 seeds of 200 windows, Wilson at the effective sample size covers p a share of
+    times within the 4-sigma binomial bounds of 95%."""
+    p, q, n = 0.02, 0.2, 200
+    hits = 0
+    for seed in range(N_SEEDS):
+        x = np.random.default_rng([19, seed]).random(n) < q
+        ci = bounded_mean(WeightedMoments.of(np.where(x, p / q, 0.0)), "is").confidence_interval
+        hits += ci.low <= p <= ci.high
     lo, hi = coverage_bounds()
     assert lo <= hits / N_SEEDS <= hi, hits / N_SEEDS
 

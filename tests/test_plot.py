@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import re
 import struct
 import sys
 from collections.abc import Sequence
@@ -18,14 +18,17 @@ pytest.importorskip("matplotlib")
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from riskmc import plot
+from riskmc import estimators, plot
 from riskmc.cli import app
-from riskmc.region import exceedance_frame, run_region_scenario, simulate_region
-from riskmc.tables import build_frame, read_table, write_table
+from riskmc.compare import compare
+from riskmc.config import load_config
+from riskmc.events import exceedance_frame
+from riskmc.sweep import grid_points, run_sweep
+from riskmc.tables import build_frame, write_table
 from tests.conftest import stress_config
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARE_CSV = ROOT / "results" / "compare.csv"
+COMPARE_TOML = ROOT / "configs" / "compare.toml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 runner = CliRunner()
@@ -67,17 +70,36 @@ def texts(fig: Figure) -> list[str]:
     return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and callable(a.get_text))]
 
 
-# -- tables ----------------------------------------------------------------------------------------
+# -- tables (written by the library itself) ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def compare_table() -> pl.DataFrame:
-    return read_table(COMPARE_CSV)
+    """``riskmc compare configs/compare.toml`` (every mitigation alone) on 300 quarter-hour
+    windows: conditional_write has no event, the others a risk ratio with a positive lower end."""
+    config = load_config(COMPARE_TOML, ["window.hours=0.25"])
+    return build_frame(compare(config, trials=300, seed=7, estimator="naive"))
+
+
+@pytest.fixture
+def compare_csv(compare_table: pl.DataFrame, tmp_path: Path) -> Path:
+    """The compare table as ``riskmc compare`` writes it (a fresh copy per test)."""
+    return write_table(compare_table, tmp_path / "compare", "csv")[0]
 
 
 @pytest.fixture(scope="module")
 def exceedance_table() -> pl.DataFrame:
-    return exceedance_frame(simulate_region(stress_config(["region.cells=2"]), 300, 1))
+    run = estimators.run(stress_config(["region.cells=2"]), estimators.naive_plan(), seed=1, trials=300)
+    return exceedance_frame(run)
+
+
+@pytest.fixture(scope="module")
+def rare_exceedance_table() -> pl.DataFrame:
+    """Importance sampling of a rare event: a year has a few events at most, so the annual
+    impact spans decades and the largest thresholds are above every simulated year."""
+    config = stress_config(["region.cells=2", "degraded.prob=1e-6"])
+    run = estimators.run(config, estimators.resolve(config, 1, "is"), seed=1, trials=300)
+    return exceedance_frame(run)
 
 
 SWEEP_PROBS = (0.0005, 0.005, 0.05, 0.3)
@@ -86,15 +108,14 @@ SWEEP_KEEP = (2, 10)
 
 @pytest.fixture(scope="module")
 def sweep_table() -> pl.DataFrame:
-    """A real sweep: degraded.prob over 2.8 decades, for two values of keep_generations."""
-    rows = [
-        run_region_scenario(
-            stress_config([f"degraded.prob={p}", f"cleanup.keep_generations={g}"]), trials=150, seed=3
-        ).row()
-        for g in SWEEP_KEEP
-        for p in SWEEP_PROBS
-    ]
-    return build_frame(rows)
+    """A real sweep (``riskmc sweep``): degraded.prob over 2.8 decades, for two values of
+    keep_generations, under importance sampling (so that the rarest point has an estimate)."""
+    config = stress_config()
+    plan = estimators.resolve(stress_config(["degraded.prob=0.0005"]), 3, "is")
+    grid = grid_points(
+        [f"cleanup.keep_generations={','.join(map(str, SWEEP_KEEP))}", "degraded.prob=0.0005,0.005,0.05,0.3"]
+    )
+    return build_frame(run_sweep(config, grid, 150, 3, plan=plan))
 
 
 def synthetic_sweep(xs: Sequence[float], ys: Sequence[float], **extra: Sequence[object]) -> pl.DataFrame:
@@ -114,6 +135,9 @@ def synthetic_sweep(xs: Sequence[float], ys: Sequence[float], **extra: Sequence[
 # -- compare ---------------------------------------------------------------------------------------
 
 
+LABEL = re.compile(r"^(?P<name>.+)\n(?P<est>\S+) \[(?P<lo>\S+), (?P<hi>\S+)\]$")
+
+
 def test_compare_figure_axes_and_zero_ratio(compare_table: pl.DataFrame, tmp_path: Path) -> None:
     fig = plot.compare_figure(compare_table)
     ax, ax_imp = fig.axes
@@ -122,23 +146,37 @@ def test_compare_figure_axes_and_zero_ratio(compare_table: pl.DataFrame, tmp_pat
     assert ax_imp.get_xscale() == "linear"
     assert "region-traffic-minutes" in ax_imp.get_xlabel()
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(ticks) == 7  # the baseline row is not a bar: it is the reference line
+    assert len(ticks) == compare_table.height - 1 == 7  # the baseline is the reference line
     assert not any(t.startswith("baseline") for t in ticks)
-    assert ticks[0].startswith("recheck\n0.262 [0.245, 0.281]")
-    assert any(t.startswith("deadline (20 s)") for t in ticks)
+    # each label: the mitigation (with its parameters) and its risk ratio [95% CI], in table order
+    rows = compare_table.filter(pl.col("mitigation") != "baseline")
+    for tick, row in zip(ticks, rows.iter_rows(named=True), strict=True):
+        m = LABEL.match(tick)
+        assert m is not None, tick
+        assert m["name"].split(" (")[0] == row["mitigation"]
+        for part, column in (("est", "risk_ratio"), ("lo", "risk_ratio_lo"), ("hi", "risk_ratio_hi")):
+            assert float(m[part]) == pytest.approx(row[column], rel=5e-3, abs=1e-12), (tick, column)
+    assert ticks[0].startswith("recheck\n")
+    assert any(t.startswith("deadline (20 s)\n") for t in ticks)  # compare.toml's parameters
+    assert any(t.startswith("cleanup_min_age (120 s)\n") for t in ticks)
     assert any(line.get_xdata()[0] == 1.0 for line in ax.get_lines())  # reference line at 1
     all_text = texts(fig)
     assert "compare: mitigations against the baseline" in fig.get_suptitle()
+    assert "300 trials per scenario" in fig.get_suptitle()
     # conditional_write: risk ratio 0 with a finite upper bound, shown as an arrow from that
     # bound to the axis' lower edge, which sits below the bound.
     cw = compare_table.filter(pl.col("mitigation") == "conditional_write").row(0, named=True)
-    assert cw["risk_ratio"] == 0 and cw["risk_ratio_hi"] > 0
+    assert cw["risk_ratio"] == 0 and cw["events"] == 0 and 0 < cw["risk_ratio_hi"] < 1
     assert any(t.startswith("0 events: risk ratio 0") for t in all_text)
     left, right = ax.get_xlim()
     assert left < cw["risk_ratio_hi"] / 3 and right > 1
     arrows = [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+    assert (rows["risk_ratio_lo"] <= 0).sum() == 1  # only conditional_write's interval reaches 0
     assert len(arrows) == 1
     assert arrows[0].xy == (left, 1.0)  # the second row (conditional_write), to the edge
+    # the impact panel: one point per mitigation, labelled with its estimate
+    impact_ticks = [t.get_text() for t in ax_imp.get_yticklabels()]
+    assert len(impact_ticks) == 7 and all("[" in t for t in impact_ticks)
     path = plot.save_png(fig, tmp_path / "compare.png")
     assert assert_png(path, 50_000)[0] == 12 * plot.DPI
     no_temp_files(tmp_path)
@@ -205,6 +243,25 @@ def test_exceedance_log_axes_and_zero_probabilities() -> None:
         plot.exceedance_figure(df.head(1))
 
 
+def test_exceedance_figure_of_a_rare_event(rare_exceedance_table: pl.DataFrame) -> None:
+    """The table of an importance-sampled run: thresholds over more than a decade and
+    probabilities over more than two, down to 0 above the largest simulated year."""
+    df = rare_exceedance_table
+    x, p = df["threshold_min"].to_numpy(), df["p_exceed"].to_numpy()
+    assert x[0] == 0 and x[-1] / x[1] > 10
+    assert np.all(np.diff(p) <= 0) and p[-1] == 0 and p[p > 0].max() / p[p > 0].min() > 100
+    assert (df["p_exceed_lo"] <= df["p_exceed"]).all() and (df["p_exceed"] <= df["p_exceed_hi"]).all()
+    fig = plot.exceedance_figure(df)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    bottom, top = ax.get_ylim()
+    assert 0 < bottom <= p[p > 0].min() and top > 1
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("0 (no simulated year above") for t in legend)
+    assert any(t.startswith(f"P(annual impact > 0) = {plot._fmt(float(p[0]))}") for t in legend)
+    assert fig.get_suptitle().startswith("exceedance: loss exceedance")  # the table has no scenario column
+
+
 # -- sweep -----------------------------------------------------------------------------------------
 
 
@@ -212,7 +269,7 @@ def test_sweep_figure_from_runs(sweep_table: pl.DataFrame, tmp_path: Path) -> No
     fig = plot.sweep_figure(sweep_table, "degraded.prob", "p_cell_window", "cleanup.keep_generations")
     (ax,) = fig.axes
     assert ax.get_xscale() == "log"  # 0.0005 .. 0.3: more than two decades
-    # p_cell_window goes from 1 event in 150 trials to 1: also more than two decades
+    # p_cell_window goes from about 0.002 (weighted, at the rarest point) to 1: more than two decades
     p = sweep_table["p_cell_window"].to_numpy()
     assert p.min() > 0 and p.max() / p.min() > 100
     assert ax.get_yscale() == "log"
@@ -300,10 +357,8 @@ def test_save_png_is_atomic(
 # -- the command -----------------------------------------------------------------------------------
 
 
-def test_cli_compare_default_path(tmp_path: Path) -> None:
-    src = tmp_path / "compare.csv"
-    shutil.copy(COMPARE_CSV, src)
-    result = invoke(["plot", src])
+def test_cli_compare_default_path(compare_csv: Path, tmp_path: Path) -> None:
+    result = invoke(["plot", compare_csv])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == f"wrote {tmp_path / 'compare.png'}"
     assert_png(tmp_path / "compare.png", 50_000)
@@ -340,9 +395,8 @@ def test_cli_exceedance_and_sweep(
     assert_png(tmp_path / "sweep.png")
 
 
-def test_cli_errors(tmp_path: Path) -> None:
-    cmp_csv = tmp_path / "compare.csv"  # a copy: a wrongly successful call must not write results/
-    shutil.copy(COMPARE_CSV, cmp_csv)
+def test_cli_errors(compare_csv: Path, tmp_path: Path) -> None:
+    cmp_csv = compare_csv
     assert_one_error_line(invoke(["plot", tmp_path / "missing.csv"]), "missing.csv: no such file")
     assert_one_error_line(invoke(["plot", ROOT / "README.md"]), "not a results table")
     empty = tmp_path / "empty.csv"
@@ -388,11 +442,9 @@ def test_cli_errors(tmp_path: Path) -> None:
     )
 
 
-def test_cli_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_without_matplotlib(compare_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    src = tmp_path / "compare.csv"
-    shutil.copy(COMPARE_CSV, src)
-    assert_one_error_line(invoke(["plot", src]), "matplotlib", "pip install 'riskmc[plot]'")
+    assert_one_error_line(invoke(["plot", compare_csv]), "matplotlib", "pip install 'riskmc[plot]'")
     assert not (tmp_path / "compare.png").exists()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from riskmc.region import run_region_scenario
+from riskmc import estimators
+from riskmc.estimators import Plan, naive_plan
 from riskmc.sensitivity import (
     DEFAULT_OUTPUTS,
+    METHOD,
     log10_p,
+    log10_p_of,
     riskmc_model,
     sensitivity_rows,
     sobol_indices,
@@ -132,10 +136,69 @@ def test_log_ranges_are_log_uniform() -> None:
     assert np.mean(x[:, 1]) == pytest.approx(5.5, abs=0.2)
 
 
-def test_constant_output_gives_zero_indices() -> None:
-    res = sobol_indices(lambda x: np.zeros(len(x)), BOX, n=2**6, seed=1, n_resamples=100)
-    for name in ("first_order", "first_order_lo", "first_order_hi", "total_order", "total_order_lo"):
-        np.testing.assert_array_equal(getattr(res, name), 0.0)
+INDEX_ARRAYS = (
+    "first_order",
+    "first_order_lo",
+    "first_order_hi",
+    "total_order",
+    "total_order_lo",
+    "total_order_hi",
+)
+NO_VARIANCE = "undefined: the output has no variance over the design (nothing to apportion)"
+
+
+def test_constant_output_has_undefined_indices() -> None:
+    """No variance: nothing to apportion, so NaN indices (not zeros) and the reason; another
+    output of the same call keeps its indices."""
+    res = sobol_indices(
+        lambda x: np.column_stack([np.full(len(x), 3.0), ishigami(x)]), BOX, n=2**6, seed=1, n_resamples=100
+    )
+    for name in INDEX_ARRAYS:
+        assert np.isnan(getattr(res, name)[0]).all(), name
+        assert np.isfinite(getattr(res, name)[1]).all(), name
+    assert res.reasons == (NO_VARIANCE, "") and res.reason(0) == NO_VARIANCE and res.reason(1) == ""
+    per = res.per_input(0)
+    assert per["x1"]["method"] == NO_VARIANCE and math.isnan(float(per["x1"]["total_order"]))
+    assert res.per_input(1)["x1"]["method"] == METHOD
+    alone = sobol_indices(ishigami, BOX, n=2**6, seed=1, n_resamples=100)
+    np.testing.assert_allclose(res.first_order[1], alone.first_order[0], rtol=1e-12)
+    np.testing.assert_allclose(res.total_order[1], alone.total_order[0], rtol=1e-12)
+
+
+def test_output_undefined_at_some_points() -> None:
+    """An output that is NaN (or inf) at some points has NaN indices and a reason that counts
+    those points; the other outputs are unaffected."""
+    undefined = 0
+
+    def f(x: np.ndarray) -> np.ndarray:
+        nonlocal undefined
+        y = ishigami(x)
+        holes = np.where(x[:, 0] > 2.5, np.nan, y)
+        holes[x[:, 1] < -3.0] = np.inf
+        undefined += int(np.count_nonzero(~np.isfinite(holes)))
+        return np.column_stack([holes, y])
+
+    res = sobol_indices(f, BOX, n=2**6, seed=4, n_resamples=100)
+    assert 0 < undefined < res.n_evaluations
+    assert res.reason(0) == f"undefined: the output is undefined at {undefined} of {res.n_evaluations} points"
+    assert res.reason(1) == ""
+    for name in INDEX_ARRAYS:
+        assert np.isnan(getattr(res, name)[0]).all(), name
+    alone = sobol_indices(ishigami, BOX, n=2**6, seed=4, n_resamples=100)
+    np.testing.assert_allclose(res.first_order[1], alone.first_order[0], rtol=1e-12)
+    # undefined everywhere
+    every = sobol_indices(lambda x: np.full(len(x), np.nan), BOX, n=8, seed=0, n_resamples=20)
+    assert every.reason(0) == "undefined: the output is undefined at 40 of 40 points"
+    assert np.isnan(every.first_order).all()
+
+
+def test_sensitivity_rows_carry_the_reason() -> None:
+    res = sobol_indices(
+        lambda x: np.column_stack([np.zeros(len(x)), ishigami(x)]), BOX, n=2**4, seed=1, n_resamples=20
+    )
+    rows = sensitivity_rows(res, output_names=["constant", "ishigami"])
+    assert {r["method"] for r in rows if r["output"] == "constant"} == {NO_VARIANCE}
+    assert {r["method"] for r in rows if r["output"] == "ishigami"} == {METHOD}
 
 
 @pytest.mark.parametrize(
@@ -150,11 +213,6 @@ def test_constant_output_gives_zero_indices() -> None:
 def test_invalid_arguments(ranges: dict[str, tuple[float, float, bool]], n: int, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         sobol_indices(ishigami, ranges, n=n, seed=0)
-
-
-def test_non_finite_output_is_rejected() -> None:
-    with pytest.raises(ValueError, match="non-finite"):
-        sobol_indices(lambda x: np.full(len(x), np.nan), BOX, n=8, seed=0)
 
 
 def test_sensitivity_rows() -> None:
@@ -192,6 +250,26 @@ def test_log10_p_continuity_correction() -> None:
     assert math.isfinite(log10_p(0, 1))
 
 
+@pytest.fixture
+def few_year_resamples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """riskmc_model runs every point with the annual-impact bootstrap's default 200 resamples
+    (most of a small run's time); the outputs used here (p, log10 p, the mean annual impact,
+    windows per year) do not depend on it, so the riskmc tests run with 10."""
+    monkeypatch.setattr(estimators, "run", functools.partial(estimators.run, n_resamples=10))
+
+
+def test_log10_p_of_rows() -> None:
+    """Naive rows: the continuity-corrected cell events over the cells simulated; importance-
+    sampled rows: log10 of the weighted estimate, undefined (NaN) without an event."""
+    naive = {"estimator": "naive", "events": 3, "cells_simulated": 200, "p_cell_window": 0.015}
+    assert log10_p_of(naive) == pytest.approx(math.log10(3.5 / 201))
+    assert log10_p_of({**naive, "events": 0}) == pytest.approx(math.log10(0.5 / 201))
+    weighted = {"estimator": "is", "events": 40, "cells_simulated": 200, "p_cell_window": 2.5e-4}
+    assert log10_p_of(weighted) == pytest.approx(math.log10(2.5e-4))
+    assert math.isnan(log10_p_of({**weighted, "events": 0, "p_cell_window": 0.0}))
+
+
+@pytest.mark.usefixtures("few_year_resamples")
 def test_riskmc_model_common_random_numbers_and_rounding() -> None:
     config = stress_config(["window.hours=0.05"])
     func = riskmc_model(config, ["degraded.prob", "cleanup.keep_generations"], trials=50, seed=5)
@@ -199,15 +277,16 @@ def test_riskmc_model_common_random_numbers_and_rounding() -> None:
     assert y.shape == (3, len(DEFAULT_OUTPUTS))
     np.testing.assert_array_equal(y[0], y[1])  # same seed at every point
     np.testing.assert_array_equal(y[0], y[2])  # 2.4 and 1.6 both round to 2 generations
-    row = run_region_scenario(
-        config.with_overrides(["degraded.prob=0.05", "cleanup.keep_generations=2"]), trials=50, seed=5
-    ).row()
+    point = config.with_overrides(["degraded.prob=0.05", "cleanup.keep_generations=2"])
+    row = estimators.run(point, naive_plan(), trials=50, seed=5).row()
+    assert row["cells_simulated"] == 50
     assert y[0, 0] == pytest.approx(log10_p(int(row["events"]), 50))  # type: ignore[call-overload]
     assert y[0, 1] == pytest.approx(float(row["impact_per_year_min"]))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown configuration key"):
         riskmc_model(config, ["no.such.key"], trials=10, seed=1)
 
 
+@pytest.mark.usefixtures("few_year_resamples")
 def test_riskmc_sobol_tiny_run() -> None:
     config = stress_config(["window.hours=0.05"])
     ranges = {"degraded.prob": (0.01, 0.2, True), "cleanup.keep_generations": (1.0, 6.0, False)}
@@ -228,6 +307,37 @@ def test_riskmc_sobol_tiny_run() -> None:
             assert math.isfinite(float(row[col])), (row["output"], row["input"], col)  # type: ignore[arg-type]
         assert row["first_order_lo"] <= row["first_order_hi"]  # type: ignore[operator]
         assert row["total_order_lo"] <= row["total_order_hi"]  # type: ignore[operator]
+
+
+@pytest.mark.usefixtures("few_year_resamples")
+def test_riskmc_outputs_without_variance_or_undefined() -> None:
+    """On riskmc itself: the region-windows per year do not depend on the clean-up depth (no
+    variance), and under importance sampling log10 p is undefined at the points where the
+    clean-up keeps too many generations for any event in these 50 windows."""
+    config = stress_config(["window.hours=0.05"])
+    plan = Plan("is", q=0.5, defensive=0.25)
+    ranges = {"cleanup.keep_generations": (1.0, 30.0, False)}
+    outputs = ("log10_p_cell_window", "windows_per_region_year", "p_cell_window")
+    model = riskmc_model(config, list(ranges), outputs, trials=50, seed=5, plan=plan)
+    seen: list[np.ndarray] = []
+
+    def func(x: np.ndarray) -> np.ndarray:
+        y = model(x)
+        seen.append(y)
+        return y
+
+    res = sobol_indices(func, ranges, n=4, seed=2, n_resamples=100)
+    y = np.concatenate(seen)
+    assert y.shape == (res.n_evaluations, 3)
+    no_event = int(np.count_nonzero(y[:, 2] == 0.0))
+    assert 0 < no_event < res.n_evaluations  # some points see events, some do not
+    np.testing.assert_array_equal(np.isnan(y[:, 0]), y[:, 2] == 0.0)
+    assert res.reason(0) == f"undefined: the output is undefined at {no_event} of {res.n_evaluations} points"
+    assert res.reason(1) == NO_VARIANCE and np.unique(y[:, 1]).size == 1
+    assert res.reason(2) == ""
+    for name in INDEX_ARRAYS:
+        values = getattr(res, name)
+        assert np.isnan(values[:2]).all() and np.isfinite(values[2]).all(), name
 
 
 def test_cli_sensitivity(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
-"""Seed addressing (`riskmc.streams`) and a guard against the global numpy random state.
+"""Seeds of the estimation's own randomness (`riskmc.streams`) and a guard against the global
+numpy random state.
 
 * the same address always gives the same numbers, distinct addresses distinct streams;
-* `key_id` is a stable value (a literal, so that a change of hash shifts no stream silently);
+* `key_id` (the address word of a sampled parameter, `riskmc.params`) is a stable value (a
+  literal, so that a change of hash shifts no window's parameters silently);
 * `blocks_for` edge cases;
 * no module of riskmc draws from numpy's (or Python's) global random state: a static scan of
   the source (AST, so comments and docstrings do not count) and a dynamic check that a
@@ -19,11 +21,10 @@ import numpy as np
 import pytest
 
 import riskmc
-from riskmc import reference
-from riskmc.draws import BlockDraws, TrialRandomness
-from riskmc.params import sample_block
-from riskmc.scenario import simulate
-from riskmc.streams import BLOCK_TRIALS, Purpose, blocks_for, key_id, seed_sequence, stream
+from riskmc import estimators, reference
+from riskmc.engine import AddressedRandomness, simulate_cell
+from riskmc.params import key_id, sample_windows
+from riskmc.streams import BLOCK_TRIALS, Purpose, blocks_for, seed_sequence, stream
 
 from .conftest import stress_config
 
@@ -32,25 +33,20 @@ from .conftest import stress_config
 # ------------------------------------------------------------------------------------------
 
 ADDRESSES = [
-    (1, 0, Purpose.PARAMS, key_id("write.latency")),
-    (1, 0, Purpose.PARAMS, key_id("write.fail_prob")),
-    (1, 0, Purpose.SHOCK),
-    (1, 1, Purpose.SHOCK),
-    (2, 0, Purpose.SHOCK),
-    (1, 0, Purpose.PLANNER, 0, 0),
-    (1, 0, Purpose.PLANNER, 0, 1),
-    (1, 0, Purpose.PLANNER, 1, 0),
-    (1, 0, Purpose.WAKE, 0, 0),
-    (1, 0, Purpose.WAKE, 0, 1),
-    (1, 0, Purpose.RUNS, 0, 0, 0),
-    (1, 0, Purpose.RUNS, 0, 0, 1),
-    (1, 0, Purpose.RUNS, 0, 1, 0),
-    (1, 0, Purpose.RUNS, 0, 0),  # a prefix of an address is a different address
-    (1, 0, Purpose.RETRY, 0, 0, 0),
-    (1, 0, Purpose.REPAIR),
     (1, 0, Purpose.REGION),
-    (1, 7, Purpose.RUNS, 0, 0, 0),
-    (2**40 + 1, 0, Purpose.RUNS, 0, 0, 0),
+    (1, 1, Purpose.REGION),
+    (2, 0, Purpose.REGION),
+    (1, 0, Purpose.REGION, 0),
+    (1, 0, Purpose.REGION, 1),
+    (1, 0, Purpose.REGION, 0, 0),  # an extension of an address is a different address
+    (1, 0, Purpose.REGION, 0, 1),
+    (1, 0, Purpose.PILOT),
+    (1, 0, Purpose.PILOT, 0),
+    (1, 0, Purpose.OUTER),
+    (1, 0, Purpose.OUTER, 3),
+    (1, 7, Purpose.OUTER, 3),
+    (2**40 + 1, 0, Purpose.REGION),
+    (2**63 + 5, 0, Purpose.REGION),
 ]
 
 
@@ -71,24 +67,28 @@ def test_distinct_addresses_distinct_streams() -> None:
 
 
 def test_streams_are_uncorrelated() -> None:
-    """Neighbouring pages of one enactor are independent: |corr| < 4 / sqrt(n) for n = 20000
+    """Neighbouring sub-addresses are independent: |corr| < 4 / sqrt(n) for n = 20000
     (the null sd of a sample correlation is 1 / sqrt(n))."""
     n = 20000
-    a = stream(5, 0, Purpose.RUNS, 0, 0, 0).standard_normal(n)
-    b = stream(5, 0, Purpose.RUNS, 0, 0, 1).standard_normal(n)
+    a = stream(5, 0, Purpose.REGION, 0).standard_normal(n)
+    b = stream(5, 0, Purpose.REGION, 1).standard_normal(n)
     assert abs(np.corrcoef(a, b)[0, 1]) < 4 / np.sqrt(n)
 
 
 def test_seed_sequence_address_layout() -> None:
-    ss = seed_sequence(42, 3, Purpose.RUNS, 0, 2, 5)
+    ss = seed_sequence(42, 3, Purpose.REGION, 0, 2, 5)
     assert ss.entropy == 42
-    assert ss.spawn_key == (3, int(Purpose.RUNS), 0, 2, 5)
+    assert ss.spawn_key == (3, int(Purpose.REGION), 0, 2, 5)
+    # stream() is an SFC64 generator on exactly that SeedSequence
+    expected = np.random.Generator(np.random.SFC64(np.random.SeedSequence(42, spawn_key=(3, 8, 0, 2, 5))))
+    np.testing.assert_array_equal(stream(42, 3, Purpose.REGION, 0, 2, 5).random(8), expected.random(8))
 
 
 def test_purposes_are_distinct() -> None:
     """Two purposes with the same value would share streams (IntEnum aliases silently)."""
     values = [p.value for p in Purpose]
     assert len(values) == len(set(values)) == len(Purpose.__members__)
+    assert {p.name for p in Purpose} == {"REGION", "PILOT", "OUTER"}
 
 
 def test_key_id_is_stable() -> None:
@@ -280,20 +280,24 @@ def test_no_global_random_state_in_riskmc_source() -> None:
 
 
 def test_simulation_leaves_global_random_state_untouched() -> None:
-    """Dynamic guard: sampling parameters, drawing pages, replaying a trial with the reference
-    simulator and a small engine run leave numpy's and Python's global state as they were
-    (any draw from either would advance it)."""
+    """Dynamic guard: sampling parameters, simulating a cell with the engine, replaying it with
+    the reference simulator on the engine's addressed numbers, and small naive and importance
+    sampling runs (pilot, bootstraps, years) leave numpy's and Python's global state as they
+    were (any draw from either would advance it)."""
     np.random.seed(12345)  # noqa: NPY002 -- the global state is what this test watches
     random.seed(12345)
     np_state = np.random.get_state()  # noqa: NPY002
     py_state = random.getstate()
 
     cfg = stress_config(['write.latency={dist="gamma", a=2, scale=0.05}', "region.cells=2"])
-    params = sample_block(cfg, 3, 0)
-    b = BlockDraws(3, 0, params)
-    rnd = TrialRandomness(b, 0, float(params.window_s[0]))
-    reference.simulate_cell(params.cell(0), rnd)
-    simulate(stress_config(), trials=50, seed=3)
+    params = sample_windows(cfg, 3, 4)
+    batch = params.batch(3)
+    engine = simulate_cell(batch, 0, 1)
+    replayed = reference.simulate_cell(params.cell_params(0), AddressedRandomness(batch, 0, 1))
+    assert replayed.event == engine.event  # the replay really ran on the engine's numbers
+    for name in ("naive", "is"):
+        plan = estimators.resolve(stress_config(), 3, name)
+        estimators.run(stress_config(), plan, seed=3, trials=50, n_resamples=20)
 
     after = np.random.get_state()  # noqa: NPY002
     assert after[0] == np_state[0]

@@ -8,10 +8,16 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
+from riskmc import estimators
+from riskmc.estimators import Run
+from riskmc.events import events_frame, exceedance_frame
 from riskmc.tables import build_frame, read_table, table_paths, write_table
+
+from .conftest import stress_config
 
 ROWS: list[dict[str, Any]] = [
     {"scenario": "a", "p": 0.25, "events": 3, "mixed": 1, "note": None, "flag": True},
@@ -140,3 +146,47 @@ def test_unwritable_directory_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_table(ROWS, blocker / "r", ["csv"])
     assert os.listdir(tmp_path) == ["file"]
+
+
+# -- tables of the library's own runs ---------------------------------------------------------
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def small_run() -> Run:
+    return estimators.run(stress_config(), estimators.naive_plan(), seed=1, trials=300, n_resamples=50)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_results_row_round_trip(tmp_path: Path, small_run: Run, fmt: str) -> None:
+    """A results row (estimates with NaN, inf-free floats, method texts, empty strings, the
+    config's distributions as text) reads back value for value, in column order."""
+    row = small_run.row()
+    assert row["events"] > 0 and row["unobserved_strata"] == "" and math.isnan(row["target_rel_err"])
+    (path,) = write_table([row, row], tmp_path / "results", [fmt])
+    df = read_table(path)
+    assert df.columns == list(row) and df.height == 2
+    mismatched = {k: (v, df[k][1]) for k, v in row.items() if not _same(v, df[k][1])}
+    assert mismatched == {}
+    assert df.schema["events"] == pl.Int64 and df.schema["p_cell_window"] == pl.Float64
+    assert df.schema["planner.interval"] == pl.String
+
+
+def test_events_and_exceedance_frames_round_trip(tmp_path: Path, small_run: Run) -> None:
+    events = events_frame(small_run)
+    exceedance = exceedance_frame(small_run)
+    assert events.height == small_run.events > 0 and exceedance.height > 1
+    for frame, name in ((events, "events"), (exceedance, "exceedance")):
+        (parquet,) = write_table(frame, tmp_path / name, ["parquet"])
+        assert read_table(parquet).equals(frame)
+        (csv,) = write_table(frame, tmp_path / name, ["csv"])
+        back = read_table(csv)
+        assert back.columns == frame.columns and back.height == frame.height
+        for column, dtype in frame.schema.items():
+            if dtype == pl.Float64:
+                np.testing.assert_array_equal(back[column].to_numpy(), frame[column].to_numpy())

@@ -57,6 +57,8 @@ def explain(
         alternatives = cmp.scenarios(cfg, names)[1:] if names else []
     except ConfigError as e:
         raise CliError(f"--mitigation: {e.problem}") from None
+    if trial is None and cell is not None:
+        raise CliError("--cell: only with --trial (without it, explain finds the first cell with an event)")
     if trial is None:
         found = ex.find_event_trial(cfg, s, search)
         if found is None:

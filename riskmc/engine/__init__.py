@@ -55,8 +55,8 @@ WINDOW_COLUMNS = (
 _ERRORS = {
     K.E_ATTEMPTS: "a write needed 65,536 or more attempts, beyond the engine's address layout "
     "(write.fail_prob or degraded.fail_prob too close to 1)",
-    K.E_GENERATIONS: "a window published 2^32 or more plan generations (planner.interval too short "
-    "for window.hours)",
+    K.E_GENERATIONS: f"a window published {K.MAX_GENERATIONS:,} plan generations (planner.interval too "
+    "short for window.hours)",
     K.E_RUNS: "an Enactor started 2^32 or more runs in one window",
     K.E_CONTINUATION: "a sampler used up its 255 continuation blocks (a rejection loop that should "
     "stop within a few; please report the configuration)",

@@ -52,6 +52,7 @@ U64 = np.uint64
 _MASK32 = U64(0xFFFFFFFF)
 _S8 = U64(8)
 _S11 = U64(11)
+_S12 = U64(12)
 _S16 = U64(16)
 _S20 = U64(20)
 _S28 = U64(28)
@@ -62,6 +63,7 @@ _BYTE = U64(0xFF)
 _MANT = U64(0x000FFFFFFFFFFFFF)
 _EXP_ONE = U64(0x3FF0000000000000)
 _TWO_M53 = 2.0**-53
+_TWO_M52 = 2.0**-52
 
 # ---------------------------------------------------------------------------------------------
 # 1. Random numbers
@@ -88,6 +90,9 @@ MAX_ENDPOINTS = 1 << 16
 MAX_ATTEMPTS = 1 << 16
 MAX_CONTINUATION = 1 << 8
 MAX_INDEX = 1 << 32
+#: Plan generations one window may publish (far below the index field's 2^32: the
+#: publication times of a window are kept, 8 bytes each).
+MAX_GENERATIONS = 10_000_000
 
 _M0 = U64(0xD2511F53)
 _M1 = U64(0xCD9E8D57)
@@ -126,8 +131,10 @@ def bits64(a, b):
 
 @njit(inline="always", **_JIT)
 def u_open(r):
-    """Uniform in (0, 1) from the top 53 bits of a 64-bit word."""
-    return (np.float64(r >> _S11) + 0.5) * _TWO_M53
+    """Uniform in (0, 1) from the top 52 bits of a 64-bit word: (x + 1/2) / 2^52, whose
+    extremes 2^-53 and 1 - 2^-53 are exact doubles (with 53 bits the top one would round
+    to 1)."""
+    return (np.float64(r >> _S12) + 0.5) * _TWO_M52
 
 
 @njit(inline="always", **_JIT)
@@ -1010,7 +1017,7 @@ def advance_cell(
             if kind == K_WAKE:
                 while next_pub <= t:
                     newest += 1
-                    if newest >= MAX_INDEX:
+                    if newest >= MAX_GENERATIONS:
                         error = E_GENERATIONS
                         break
                     newest_pub = next_pub

@@ -39,7 +39,7 @@ from riskmc import estimates as est
 from riskmc.estimates import ConfidenceInterval, Estimate, WeightedMoments
 from riskmc.estimators.plan import Plan
 from riskmc.estimators.sample import WindowSample
-from riskmc.estimators.year import YEAR_RESAMPLES, YearSummary, year_summary
+from riskmc.estimators.year import MINUTES_PER_YEAR, YEAR_RESAMPLES, YearSummary, year_summary
 from riskmc.streams import Purpose, stream
 
 __all__ = [
@@ -56,9 +56,6 @@ __all__ = [
 ]
 
 HOURS_PER_YEAR = 8766.0
-#: The whole region down for the whole year, region-traffic-minutes: the cap of every
-#: annual impact.
-MINUTES_PER_YEAR = HOURS_PER_YEAR * 60.0
 
 CELL_ESTIMATES = ("p_cell_window", "mean_plan_age_s", "runs_per_hour", "abandoned_runs_per_hour")
 REGION_ESTIMATES = (

@@ -7,7 +7,8 @@ distribution of the impact of a window that has an event (all its cells together
 events of one shock stay together), estimated by the sample's event windows with their
 weights.  A year with more than :data:`MAX_EXACT_EVENTS` event windows gets the translated
 gamma approximation of its sum (the sum's exact mean, variance and skewness), so common
-events do not cost thousands of draws per year.
+events do not cost thousands of draws per year.  A year loses at most its own minutes
+(:data:`MINUTES_PER_YEAR`, the whole region down all year): sums beyond are capped there.
 
 **Intervals** of the 99th percentile, CVaR(99%) and the exceedance probabilities: the
 percentile bootstrap over region-windows, :data:`YEAR_RESAMPLES` resamples, each
@@ -50,6 +51,9 @@ MIN_YEARS = 10_000
 MAX_YEARS = 100_000
 #: Tail level of the p99 and CVaR estimates.
 TAIL_LEVEL = 0.99
+#: The whole region down for the whole year, region-traffic-minutes: the most a year can
+#: lose (outages that overlap are counted once beyond it).
+MINUTES_PER_YEAR = 8766.0 * 60.0
 
 # Sub-addresses of the estimation streams (seed; 0, REGION, k).
 _SUB_YEARS = 1
@@ -103,7 +107,7 @@ class YearModel:
         big = np.flatnonzero(k > MAX_EXACT_EVENTS)
         if big.size:
             out[big] = _compound_sum_approx(self.impacts, k[big].astype(float), rng, self.probs)
-        return out
+        return np.minimum(out, MINUTES_PER_YEAR)
 
     def n_years(self) -> int:
         """Years per simulation: as many as :data:`YEAR_DRAW_BUDGET` draws allow."""
