@@ -288,9 +288,15 @@ def _run_task(task: _Task) -> dict[str, object]:
     return row
 
 
+def _plan_key(estimator: str, q: float, defensive: float) -> str:
+    """The plan to the last bit (a row's ``proposal`` text rounds q)."""
+    return f"{estimator}:{float(q)!r}:{float(defensive)!r}"
+
+
 def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int, str] | None:
     try:
-        return str(row["config_hash"]), int(row["seed"]), int(row["trials"]), str(row["proposal"])
+        plan = _plan_key(str(row["estimator"]), float(row["proposal_q"]), float(row["defensive_share"]))
+        return str(row["config_hash"]), int(row["seed"]), int(row["trials"]), plan
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -331,7 +337,7 @@ def plan_sweep(
     tasks: list[_Task] = []
     for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
         h = cfg.hash()
-        old = reuse.get((h, seed, trials, plan.short))
+        old = reuse.get((h, seed, trials, _plan_key(plan.estimator, plan.q, plan.defensive)))
         if old is not None:
             reused[i] = {**dict(old), index_column: i}
             continue

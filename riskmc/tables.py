@@ -209,7 +209,7 @@ def read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        return pl.read_csv(p, glob=False)
+        return pl.read_csv(p, glob=False, infer_schema_length=None)  # every row: no late type surprise
     if suffix == ".parquet":
         return pl.read_parquet(p, glob=False)
     raise ValueError(f"{p}: cannot tell the table format from the suffix (expected .csv or .parquet)")

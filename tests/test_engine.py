@@ -261,9 +261,9 @@ def test_layout_limits_are_checked() -> None:
     config = stress_config(["write.fail_prob=0.9999999", "degraded.prob=0"])
     with pytest.raises(engine.EngineError, match="65,536 or more attempts"):
         engine.simulate(sample_windows(config, 1, 5).batch(1))
-    with pytest.raises(ConfigError, match="enactors.count"):
+    with pytest.raises(ConfigError, match=r"enactors\.count"):
         sample_windows(stress_config(["enactors.count=300"]), 1, 5)
-    with pytest.raises(ConfigError, match="region.cells"):
+    with pytest.raises(ConfigError, match=r"region\.cells"):
         sample_windows(stress_config(["region.cells=5000"]), 1, 5)
 
 

@@ -3,6 +3,7 @@ sweep, bit for bit; Dask is optional and its absence is one clear error."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from riskmc import estimators
 from riskmc.cli import app
 from riskmc.config import Config, ConfigError, parse_config
 from riskmc.execute import (
@@ -28,6 +30,8 @@ SEED = 5
 #: Three points, the first and last equal (common random numbers make their rows equal too).
 GRID = ["degraded.prob=0.02,0.08,0.02", "cleanup.keep_generations=3"]
 TRIALS = 100
+#: Points where importance sampling really tilts (degraded.prob below the pilot's q).
+TILTED_GRID = ["degraded.prob=0.001,0.002"]
 #: The only column that may differ between executors: the wall time.
 VOLATILE = ("elapsed_s",)
 
@@ -37,7 +41,17 @@ def small() -> Config:
 
 
 def comparable(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
-    return [{k: v for k, v in row.items() if k not in VOLATILE} for row in rows]
+    """The rows without the wall time, NaN as a string: a naive row's ``proposal_q`` and
+    ``target_rel_err`` are NaN, and NaN != NaN however identical its bits (a row unpickled
+    from another process holds a NaN object of its own)."""
+    return [
+        {
+            k: "nan" if isinstance(v, float) and math.isnan(v) else v
+            for k, v in row.items()
+            if k not in VOLATILE
+        }
+        for row in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +109,14 @@ def test_sweep_bit_identical_on_1_and_2_local_workers_and_a_dask_cluster(
         )
         assert sorted(finished) == [0, 1, 2]
         assert comparable(rows) == comparable(serial)
+        # Under importance sampling too (the plan travels to the workers with each point).
+        plan = estimators.resolve(small(), SEED, "is")
+        tilted = grid_points(TILTED_GRID)
+        is_serial = run_sweep(small(), tilted, TRIALS, SEED, plan=plan)
+        assert {r["proposal"] for r in is_serial} == {plan.short} and plan.tilts
+        assert comparable(run_sweep(small(), tilted, TRIALS, SEED, plan=plan, executor=ex)) == comparable(
+            is_serial
+        )
         # A task's own exception comes back as itself, riskmc's ConfigError included.
         with pytest.raises(TypeError):
             list(ex.map(abs, ["not a number"]))

@@ -11,8 +11,9 @@ import pytest
 import scipy.stats
 from typer.testing import CliRunner, Result
 
+from riskmc import estimators
 from riskmc.cli import app
-from riskmc.config import Config
+from riskmc.config import Config, load_config
 from riskmc.outer import (
     OUTER_PURPOSE,
     OuterError,
@@ -195,6 +196,27 @@ def test_cli_outer_writes_draws_and_summary(config_file: Path, tmp_path: Path) -
     assert again.exit_code == 0, again.output
     assert "0 run, 4 reused" in again.stdout
     assert read_table(out.with_suffix(".csv")).equals(draws)
+
+
+def test_cli_outer_shares_one_estimator_plan(config_file: Path, tmp_path: Path) -> None:
+    """--outer with --estimator is: every draw runs under the plan resolved once on the base
+    configuration (its pilot over the drawn parameters); --resume under another plan reruns."""
+    low = 'degraded.prob={dist="loguniform", a=0.0005, b=0.002}'  # below the pilot's q: a real tilt
+    out = tmp_path / "o"
+    args = ["sweep", config_file, "--outer", 3, "--trials", TRIALS, "--seed", SEED, "--set", low]
+    args += ["--out", out, "--workers", 1, "--format", "csv", "-q"]
+    result = invoke([*args, "--estimator", "is"])
+    assert result.exit_code == 0, result.output
+    draws = read_table(out.with_suffix(".csv"))
+    plan = estimators.resolve(load_config(config_file, [low]), SEED, "is")
+    assert plan.tilts
+    assert draws["outer"].to_list() == [0, 1, 2]
+    assert draws["estimator"].to_list() == ["is"] * 3 and draws["proposal"].to_list() == [plan.short] * 3
+    assert (draws["ess"] != draws["trials"]).all()  # weighted
+    assert all(0.0005 <= p <= 0.002 for p in draws["degraded.prob"])
+    again = invoke([*args, "--estimator", "naive", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert read_table(out.with_suffix(".csv"))["proposal"].to_list() == ["naive"] * 3
 
 
 @pytest.mark.parametrize(

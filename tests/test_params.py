@@ -111,7 +111,7 @@ def test_cell_params_for_the_reference() -> None:
 
 
 def test_a_nested_table_that_leaves_its_domain_is_named() -> None:
-    with pytest.raises(ConfigError, match="write.latency"):
+    with pytest.raises(ConfigError, match=r"write\.latency"):
         config = stress_config(
             ['write.latency={dist="lognorm", s={dist="norm", loc=0.1, scale=1}, scale=0.1}']
         )

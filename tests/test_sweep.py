@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from riskmc import estimators
 from riskmc.cli import app
 from riskmc.config import Config, ConfigError
 from riskmc.execute import map_points
@@ -20,6 +22,7 @@ from riskmc.sweep import (
     grid_points,
     lhs_points,
     parse_range,
+    plan_sweep,
     point_config,
     run_sweep,
     toml_value,
@@ -42,8 +45,35 @@ ESTIMATE_COLUMNS = (
 )
 
 
+#: The only column that may differ between runs of the same points: the wall time.
+VOLATILE = ("elapsed_s",)
+
+#: Points where importance sampling really tilts (the pilot's q, ~1 / 270 runs a window, is
+#: above their degraded probability; at the stress configuration's 0.05 it would not be).
+TILTED_GRID = ["degraded.prob=0.001,0.002"]
+
+
 def small() -> Config:
     return stress_config(["window.hours=0.05"])
+
+
+def comparable(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+    """The rows without the wall time, NaN as a string (NaN != NaN, even bit-identical)."""
+    return [
+        {
+            k: "nan" if isinstance(v, float) and math.isnan(v) else v
+            for k, v in row.items()
+            if k not in VOLATILE
+        }
+        for row in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def is_plan() -> estimators.Plan:
+    plan = estimators.resolve(small(), SEED, "is")
+    assert plan.tilts and plan.q > 0.002
+    return plan
 
 
 # -- grids -----------------------------------------------------------------------------------------
@@ -158,6 +188,7 @@ def test_common_random_numbers(serial_rows: list[dict[str, object]]) -> None:
 
 
 def test_workers_are_bit_identical(serial_rows: list[dict[str, object]]) -> None:
+    """Every column of every row but the wall time, bit for bit, on 1 and on 2 workers."""
     points = grid_points(["degraded.prob=0.05,0.05,0.08", "repair.duration=100,5000"])
     finished: list[int] = []
     rows = run_sweep(
@@ -165,9 +196,17 @@ def test_workers_are_bit_identical(serial_rows: list[dict[str, object]]) -> None
     )
     assert sorted(finished) == list(range(6))
     assert [r["point"] for r in rows] == list(range(6))
-    for a, b in zip(rows, serial_rows, strict=True):
-        for col in (*ESTIMATE_COLUMNS, "config_hash"):
-            assert a[col] == b[col], col
+    assert [list(r) for r in rows] == [list(r) for r in serial_rows]  # the same columns, in order
+    assert comparable(rows) == comparable(serial_rows)
+
+
+def test_workers_are_bit_identical_under_importance_sampling(is_plan: estimators.Plan) -> None:
+    points = grid_points(TILTED_GRID)
+    serial = run_sweep(small(), points, TRIALS, SEED, workers=1, plan=is_plan)
+    assert all(r["estimator"] == "is" and r["proposal"] == is_plan.short for r in serial)
+    assert all(r["ess"] != r["trials"] for r in serial)  # weighted: the tilt is real
+    parallel = run_sweep(small(), points, TRIALS, SEED, workers=2, plan=is_plan)
+    assert comparable(parallel) == comparable(serial)
 
 
 def test_resume_skips_finished_points(serial_rows: list[dict[str, object]]) -> None:
@@ -185,6 +224,30 @@ def test_resume_skips_finished_points(serial_rows: list[dict[str, object]]) -> N
     ran.clear()
     run_sweep(small(), points[:2], TRIALS, SEED + 1, on_row=ran.append, existing=serial_rows)
     assert len(ran) == 2
+    ran.clear()
+    run_sweep(small(), points[:2], TRIALS + 1, SEED, on_row=ran.append, existing=serial_rows)
+    assert len(ran) == 2
+
+
+def test_resume_needs_the_same_estimator_plan(
+    serial_rows: list[dict[str, object]], is_plan: estimators.Plan
+) -> None:
+    """Rows of another plan (their ``proposal``) are another result: resume runs them again."""
+    points = grid_points(["degraded.prob=0.05,0.05,0.08", "repair.duration=100,5000"])
+    assert {r["proposal"] for r in serial_rows} == {"naive"}
+    naive = plan_sweep(small(), points, TRIALS, SEED, existing=serial_rows)
+    assert sorted(naive.reused) == list(range(6)) and naive.tasks == []
+    tilted = plan_sweep(small(), points, TRIALS, SEED, plan=is_plan, existing=serial_rows)
+    assert tilted.reused == {} and [t.index for t in tilted.tasks] == list(range(6))
+    assert all(t.plan == is_plan for t in tilted.tasks)
+    # The same estimator with another defensive share is another proposal too.
+    other = estimators.Plan("is", is_plan.q, 0.5, is_plan.runs_per_window)
+    assert other.short != is_plan.short
+    is_rows = run_sweep(small(), points[:2], TRIALS, SEED, plan=is_plan)
+    assert plan_sweep(small(), points[:2], TRIALS, SEED, plan=other, existing=is_rows).reused == {}
+    again = plan_sweep(small(), points[:2], TRIALS, SEED, plan=is_plan, existing=is_rows)
+    assert sorted(again.reused) == [0, 1]
+    assert comparable([again.reused[i] for i in (0, 1)]) == comparable(is_rows)
 
 
 def test_map_points_orders_and_indexes() -> None:
@@ -232,13 +295,46 @@ def test_cli_writes_one_row_per_point(config_file: Path, tmp_path: Path) -> None
     assert read_table(out.with_suffix(".csv")).equals(table)
 
 
+def test_cli_estimator_options_and_resume_by_proposal(config_file: Path, tmp_path: Path) -> None:
+    """--estimator/--defensive: one plan for every point (resolved once, on the base config);
+    --resume reuses only rows of that very plan."""
+    out = tmp_path / "e"
+    common = ["sweep", config_file, "--grid", *TILTED_GRID, "--trials", TRIALS, "--seed", SEED, "--out", out]
+    common += ["--workers", 1, "--format", "csv"]
+    first = invoke([*common, "--estimator", "is", "--defensive", "0.5"])
+    assert first.exit_code == 0, first.output
+    assert "2 run, 0 reused" in first.stdout
+    table = read_table(out.with_suffix(".csv"))
+    assert table["estimator"].to_list() == ["is", "is"]
+    assert table["defensive_share"].to_list() == [0.5, 0.5]
+    (proposal,) = table["proposal"].unique().to_list()
+    assert proposal.startswith("is(q=") and proposal.endswith("alpha=0.5)")
+    assert table["proposal_q"].n_unique() == 1
+    plan = estimators.resolve(small(), SEED, "is", defensive=0.5)  # the same pilot (name aside)
+    assert proposal == plan.short
+
+    again = invoke([*common, "--estimator", "is", "--defensive", "0.5", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "0 run, 2 reused" in again.stdout
+    assert read_table(out.with_suffix(".csv")).equals(table)
+
+    default_share = estimators.Plan("is", plan.q, estimators.DEFAULT_DEFENSIVE, plan.runs_per_window)
+    other = invoke([*common, "--estimator", "is", "--resume"])
+    assert other.exit_code == 0, other.output
+    assert "2 run, 0 reused" in other.stdout
+    assert read_table(out.with_suffix(".csv"))["proposal"].to_list() == [default_share.short] * 2
+
+    naive = invoke([*common, "--estimator", "naive", "--resume"])
+    assert naive.exit_code == 0, naive.output
+    assert "2 run, 0 reused" in naive.stdout
+    assert read_table(out.with_suffix(".csv"))["proposal"].to_list() == ["naive", "naive"]
+
+
 def test_cli_progress_counts_only_the_points_that_run(
     config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With --resume, the bar's total (and so its rate and ETA) is the points left to run;
     the resumed ones are named in its description as skipped."""
-    import riskmc.cli as cli
-
     bars: list[tuple[int, str, list[int]]] = []
 
     @contextmanager
@@ -247,7 +343,7 @@ def test_cli_progress_counts_only_the_points_that_run(
         bars.append((total, description, ticks))
         yield ticks.append
 
-    monkeypatch.setattr(cli, "trial_progress", recording)
+    monkeypatch.setattr(sys.modules["riskmc.cli.sweep"], "trial_progress", recording)
     out = tmp_path / "p"
     common = ["sweep", config_file, "--trials", TRIALS, "--out", out, "--workers", 1, "-q", "--format", "csv"]
     assert invoke([*common, "--grid", "degraded.prob=0.02,0.05"]).exit_code == 0
@@ -279,6 +375,9 @@ def test_cli_lhs(config_file: Path, tmp_path: Path) -> None:
         (["--lhs", "2", "--range", "degraded.prob=0.5:0.1"], "--range"),
         (["--lhs", "2", "--range", "degraded.prob=0:0.1:log"], "log"),
         (["--grid", "degraded.prob=2"], "degraded.prob"),
+        (["--grid", "degraded.prob=0.1", "--estimator", "magic"], "--estimator"),
+        (["--grid", "degraded.prob=0.1", "--defensive", "0"], "--defensive"),
+        (["--grid", "degraded.prob=0.1", "--workers", "0"], "--workers"),
     ],
 )
 def test_cli_bad_input_one_error_line(

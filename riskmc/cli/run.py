@@ -152,7 +152,7 @@ def run(
 
 _STOPS = {
     "target": "target reached",
-    "max-seconds": "--max-seconds reached before the target",
+    "max-seconds": "--max-seconds reached first",
     "max-trials": "--max-trials reached before the target",
     "trials": "the trials asked for",
 }

@@ -98,6 +98,7 @@ class CellStats:
     no_degraded: WeightedMoments = field(default_factory=WeightedMoments)
     degraded: WeightedMoments = field(default_factory=WeightedMoments)
     exposure: WeightedMoments = field(default_factory=WeightedMoments)
+    tilted: int = 0  # windows the proposal changed (none: the sample is plain Monte Carlo)
 
     @classmethod
     def of(cls, sample: WindowSample) -> CellStats:
@@ -107,6 +108,7 @@ class CellStats:
             WeightedMoments.of(w * sample.events_nodeg / c),
             WeightedMoments.of(w * sample.events_deg / c),
             WeightedMoments.of(w * sample.p_model * sample.runs / c),
+            int(np.count_nonzero(sample.log_weight)),
         )
 
     def merge(self, other: CellStats) -> CellStats:
@@ -115,6 +117,7 @@ class CellStats:
             self.no_degraded.merge(other.no_degraded),
             self.degraded.merge(other.degraded),
             self.exposure.merge(other.exposure),
+            self.tilted + other.tilted,
         )
 
 
@@ -125,21 +128,36 @@ def _mean_upper(m: WeightedMoments, tail: float) -> float:
     return m.mean + est.z_upper(tail) * m.standard_error * math.sqrt(m.n / (m.n - 1))
 
 
-def _unseen_strata(plan: Plan, strata: dict[str, WeightedMoments]) -> list[str]:
-    """The strata whose absence from the sample the interval must still bound: under
-    importance sampling, those without a hit; none for a plain sample."""
-    if not plan.tilts:
+@dataclass(frozen=True)
+class _Sampling:
+    """How a sample was drawn, as the intervals need it: its label, and whether windows were
+    reweighted (a mixture that tilted some) with weights at most 1 / alpha."""
+
+    label: str
+    weighted: bool
+    alpha: float
+
+    @classmethod
+    def of(cls, plan: Plan, stats: CellStats) -> _Sampling:
+        weighted = plan.tilts and stats.tilted > 0
+        return cls(plan.label, weighted, plan.defensive if weighted else 1.0)
+
+
+def _unseen_strata(sampling: _Sampling, strata: dict[str, WeightedMoments]) -> list[str]:
+    """The strata whose absence from the sample the interval must still bound: in a weighted
+    sample, those without a hit; none in a plain one (its intervals cover every cause)."""
+    if not sampling.weighted:
         return []
     return [s for s in STRATA if strata[s].hits == 0]
 
 
 def _stratum_bound(
-    stratum: str, n: int, tail: float, plan: Plan, top: float, exposure: WeightedMoments
+    stratum: str, n: int, tail: float, sampling: _Sampling, top: float, exposure: WeightedMoments
 ) -> float:
     """Upper bound (missing with ``tail``) of a stratum without any hit: the zero-hit bound of
     values at most ``top`` (the mixture undersamples by at most alpha), for ``degraded`` also
     the degraded-run exposure ``exposure``."""
-    bound = est.zero_hit_bound(n, tail, top / plan.defensive if plan.tilts else top)
+    bound = est.zero_hit_bound(n, tail, top / sampling.alpha)
     if stratum == "degraded":
         bound = min(bound, _mean_upper(exposure, tail))
     return bound
@@ -149,21 +167,21 @@ def _with_unseen(
     m: WeightedMoments,
     strata: dict[str, WeightedMoments],
     exposure: WeightedMoments,
-    plan: Plan,
+    sampling: _Sampling,
     top: float,
     cap: float,
 ) -> tuple[Estimate, list[str], float]:
     """The mean of values in [0, top] with the bounds of its unseen strata added to its upper
     end: (estimate, the unseen strata, the sum of their bounds)."""
-    unseen = _unseen_strata(plan, strata)
-    label = plan.label
-    weighted_top = top / plan.defensive if plan.tilts else top
+    unseen = _unseen_strata(sampling, strata)
+    label = sampling.label
+    weighted_top = top / sampling.alpha
     if m.hits == 0 or not unseen:
         e = est.bounded_mean(m, label, weighted_top)
         return _capped(e, cap), [], 0.0
     tail = (1.0 - est.CONFIDENCE) / 2.0 / (1 + len(unseen))
     e = est.bounded_mean(m, label, weighted_top, z_hi=est.z_upper(tail))
-    bound = sum(_stratum_bound(s, m.n, tail, plan, top, exposure) for s in unseen)
+    bound = sum(_stratum_bound(s, m.n, tail, sampling, top, exposure) for s in unseen)
     ci = e.confidence_interval
     method = (
         f"{e.method}; upper end + the zero-hit bound of the unobserved stratum "
@@ -190,19 +208,19 @@ def _capped(e: Estimate, cap: float) -> Estimate:
     )
 
 
-def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, plan: Plan) -> Estimate:
+def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampling: _Sampling) -> Estimate:
     """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound."""
-    if m.hits > 0 or not plan.tilts:
-        return est.bounded_mean(m, plan.label, 1.0 / plan.defensive if plan.tilts else 1.0)
+    if m.hits > 0 or not sampling.weighted:
+        return est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha)
     tail = (1.0 - est.CONFIDENCE) / 2.0
-    bound = min(1.0, _stratum_bound(stratum, m.n, tail, plan, 1.0, exposure))
-    return Estimate(0.0, ConfidenceInterval(0.0, bound), f"{plan.label}: no hit, zero-hit bound", 0.0)
+    bound = min(1.0, _stratum_bound(stratum, m.n, tail, sampling, 1.0, exposure))
+    return Estimate(0.0, ConfidenceInterval(0.0, bound), f"{sampling.label}: no hit, zero-hit bound", 0.0)
 
 
 def p_cell_window(stats: CellStats, plan: Plan) -> tuple[Estimate, list[str], float]:
     """p_cell_window with its interval, the unseen strata and their bound (module docstring)."""
     strata = {"no_degraded": stats.no_degraded, "degraded": stats.degraded}
-    return _with_unseen(stats.y, strata, stats.exposure, plan, 1.0, 1.0)
+    return _with_unseen(stats.y, strata, stats.exposure, _Sampling.of(plan, stats), 1.0, 1.0)
 
 
 # -- everything else ---------------------------------------------------------------------------
@@ -246,20 +264,22 @@ def _mix_unseen(e: Estimate, seen_lo: float, unseen: float, lo_unseen: float, hi
     )
 
 
-def _weighted_rate(counts: np.ndarray, hours: np.ndarray, w: np.ndarray, plan: Plan) -> Estimate:
+def _weighted_rate(counts: np.ndarray, hours: np.ndarray, w: np.ndarray, sampling: _Sampling) -> Estimate:
     """Counts per hour: plain, the ratio estimator with the union of its delta-method t and the
     exact Poisson intervals (:func:`riskmc.estimates.rate`); weighted, the self-normalised
     ratio with its delta-method t interval, and the Poisson bound of its exposure at zero."""
-    if not plan.tilts:
+    if not sampling.weighted:
         return est.rate(counts, hours)
     if not np.any(counts):
         bound = est.poisson_rate(0, float(hours.sum())).confidence_interval.high
         return Estimate(
             0.0,
             ConfidenceInterval(0.0, bound),
-            f"{plan.label}: none in the sample; exact Poisson bound on its exposure",
+            f"{sampling.label}: none in the sample; exact Poisson bound on its exposure",
         )
-    return _clip0(est.ratio(w * counts, w * hours, f"{plan.label}: self-normalised ratio, delta-method t"))
+    return _clip0(
+        est.ratio(w * counts, w * hours, f"{sampling.label}: self-normalised ratio, delta-method t")
+    )
 
 
 def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estimate:
@@ -351,6 +371,7 @@ def estimate(
     """Every estimate of the sample (module docstring).  ``stats``: the stopping rule's merged
     CellStats, so that the reported p_cell_window is the one it accepted, to the last bit."""
     stats = CellStats.of(sample) if stats is None else stats
+    sampling = _Sampling.of(plan, stats)
     w = sample.weight
     label = plan.label
     n = sample.n
@@ -358,7 +379,7 @@ def estimate(
     repair_max = float(np.max(sample.repair_mean_s))
     n_w = windows_per_year(sample)
     p_cell, unseen, cell_bound = p_cell_window(stats, plan)
-    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, plan) for s in STRATA}
+    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, sampling) for s in STRATA}
 
     # region-windows: any event; events
     has = sample.events > 0
@@ -368,14 +389,16 @@ def estimate(
         "degraded": WeightedMoments.of(w * (sample.events_deg > 0)),
     }
     exposure_rw = WeightedMoments.of(w * sample.p_model * sample.runs)
-    p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, plan, 1.0, 1.0)
+    p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, sampling, 1.0, 1.0)
     events_w = WeightedMoments.of(w * sample.events)
     ev_strata = {
         "no_degraded": WeightedMoments.of(w * sample.events_nodeg),
         "degraded": WeightedMoments.of(w * sample.events_deg),
     }
-    per_window, _, events_bound = _with_unseen(events_w, ev_strata, exposure_rw, plan, c_max, c_max)
-    per_year = _scaled(per_window, n_w, f"{per_window.method}; per window x n_w = {n_w:.6g}")
+    per_window, _, events_bound = _with_unseen(events_w, ev_strata, exposure_rw, sampling, c_max, math.inf)
+    per_year = _capped(
+        _scaled(per_window, n_w, f"{per_window.method}; per window x n_w = {n_w:.6g}"), n_w * c_max
+    )
     p_year = _year_probability(p_rw, n_w)
 
     # impact: an unseen event costs at most R / 60 (R independent of the window)
@@ -461,12 +484,12 @@ def estimate(
     values = {
         "p_cell_window": p_cell,
         "mean_plan_age_s": est.ratio(w * sample.mean_plan_age_s, w, f"{label}: self-normalised mean, t")
-        if plan.tilts
+        if sampling.weighted
         else est.mean(sample.mean_plan_age_s),
-        "runs_per_hour": _weighted_rate(sample.runs, hours, w, plan),
-        "abandoned_runs_per_hour": _weighted_rate(sample.abandoned, hours, w, plan),
+        "runs_per_hour": _weighted_rate(sample.runs, hours, w, sampling),
+        "abandoned_runs_per_hour": _weighted_rate(sample.abandoned, hours, w, sampling),
         "p_region_window": p_rw,
-        "events_per_region_year": _capped(per_year, n_w * c_max),
+        "events_per_region_year": per_year,
         "p_region_year": p_year,
         "impact_given_event_min": given,
         "impact_per_year_min": impact_year,
@@ -478,7 +501,7 @@ def estimate(
         values=values,
         strata=strata,
         unseen=unseen,
-        ess=stats.y.ess if plan.tilts else float(n),
+        ess=stats.y.ess if sampling.weighted else float(n),
         effective_hits=stats.y.effective_hits,
         year=year,
     )
