@@ -677,6 +677,8 @@ def _interval(k0, k1, trial, cell, g, fp, ip, emp):
     c2 = U64(g)
     o0, o1, _, _ = philox(c0, c1, c2, U64(0), k0, k1)
     f = F_PLANNER
+    if ip[I_PLANNER] == D_EXPON:  # the common case, without the general sampler's dispatch
+        return fp[f] + fp[f + 1] * -log_(u_oc(bits64(o0, o1)))
     return sample(
         ip[I_PLANNER], fp[f], fp[f + 1], fp[f + 2], fp[f + 3], emp, bits64(o0, o1), c0, c1, c2, U64(0), k0, k1
     )
@@ -738,34 +740,37 @@ def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w
     c0 = U64(trial)
     c1 = word1(P_ATTEMPT, 0, cell, k)
     c2 = U64(n)
-    for j in range(E):
+    retried = U64(0)
+    for j in range(E):  # the blocks; w2[j] = 1 where the write needs more than one attempt
         o0, o1, o2, o3 = philox(c0, c1, c2, U64(j) << _S16, k0, k1)
         w1[j] = bits64(o0, o1)
-        w2[j] = bits64(o2, o3)
+        w2[j] = U64(1) if u_oc(bits64(o2, o3)) <= r else U64(0)
+        retried += w2[j]
     kind = ip[I_LATENCY]
     f = F_LATENCY
     p0, p1, p2, p3 = fp[f], fp[f + 1], fp[f + 2], fp[f + 3]
+    error = 0
     if kind == D_LOGNORM:
-        for j in range(E):
+        for j in range(E):  # branch-free; z is NaN where the ziggurat's first try fails ...
             z[j] = _zig_first(w1[j])
-        for j in range(E):
-            if z[j] != z[j]:
-                z[j] = normal(w1[j], c0, c1, c2, U64(j) << _S16, k0, k1)
-        for j in range(E):
             out[j] = p1 + p2 * exp_(p0 * z[j])
+        for j in range(E):  # ... and that normal is drawn in full (0.7% of draws)
+            if z[j] != z[j]:
+                out[j] = p1 + p2 * exp_(p0 * normal(w1[j], c0, c1, c2, U64(j) << _S16, k0, k1))
+                if out[j] != out[j]:
+                    error = E_CONTINUATION
     else:
         for j in range(E):
             out[j] = sample(kind, p0, p1, p2, p3, emp, w1[j], c0, c1, c2, U64(j) << _S16, k0, k1)
-    error = 0
-    for j in range(E):
-        d = out[j]
-        if d != d:
-            error = E_CONTINUATION
-        if u_oc(w2[j]) <= r:  # retried: the attempts after the first, one block each
-            d2, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr)
-            if na < 0:
-                error = E_ATTEMPTS
-            out[j] = d2
+            if out[j] != out[j]:
+                error = E_CONTINUATION
+    if retried > U64(0):  # the attempts after the first, one block each (write_duration)
+        for j in range(E):
+            if w2[j] != U64(0):
+                d2, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr)
+                if na < 0:
+                    error = E_ATTEMPTS
+                out[j] = d2
     return error
 
 
@@ -838,6 +843,8 @@ def advance_cell(
     lease_on = lease >= 0.0
     deadline_on = deadline >= 0.0
     min_age_on = min_age >= 0.0
+    begin_checks = deadline_on or recheck or lease_on  # (a write's begin needs none without them)
+    limit_t = min(T, t_stop)
     w1 = np.empty(E, np.uint64)  # scratch of run_durations
     w2 = np.empty(E, np.uint64)
     z = np.empty(E)
@@ -862,17 +869,18 @@ def advance_cell(
     other = np.inf  # the earliest next occurrence of every enactor but b
     select = True
     while status == 0 and error == 0:
-        if select:
+        if select:  # one pass: the next occurrence b, and the earliest of every other enactor
             b = 0
+            tb = ef[0, EF_T]
+            other = np.inf
             for k in range(1, K):
                 tk = ef[k, EF_T]
-                tb = ef[b, EF_T]
                 if tk < tb or (tk == tb and ei[k, EI_PHASE] < ei[b, EI_PHASE]):
+                    other = tb if tb < other else other
                     b = k
-            other = np.inf
-            for k in range(K):
-                if k != b and ef[k, EF_T] < other:
-                    other = ef[k, EF_T]
+                    tb = tk
+                elif tk < other:
+                    other = tk
         t = ef[b, EF_T]
         if t > T:
             status = WINDOW_OVER
@@ -888,7 +896,6 @@ def advance_cell(
             g = ei[b, EI_GEN]
             pub_g = ef[b, EF_PUB]
             j = ei[b, EI_WRITE]
-            limit_t = min(T, t_stop)
             while True:
                 if conditional and A[j] > g:  # compare-and-set rejects: the run is abandoned
                     abandoned += 1
@@ -933,30 +940,33 @@ def advance_cell(
                     ei[b, EI_KIND] = K_CLEAN
                     break
                 j += 1
-                ei[b, EI_WRITE] = j
                 if not t < other:  # the next write's begin is a decision: others may go first
+                    ei[b, EI_WRITE] = j
                     ef[b, EF_T] = t
                     ei[b, EI_PHASE] = 2
                     ei[b, EI_KIND] = K_BEGIN
                     break
-                stop = (deadline_on and t - ef[b, EF_START] > deadline) or (recheck and g < H)
-                if not stop and lease_on:
-                    if holder != b or t > renewed + lease:
-                        stop = True
-                    else:
-                        renewed = t
-                if stop:  # abandoned at the write's begin: no further writes, no clean-up
-                    abandoned += 1
-                    if lease_on and holder == b:
-                        holder = -1
-                    ef[b, EF_T] = t + poll
-                    ei[b, EI_PHASE] = 2
-                    ei[b, EI_KIND] = K_WAKE
-                    break
+                if begin_checks:
+                    stop = (deadline_on and t - ef[b, EF_START] > deadline) or (recheck and g < H)
+                    if not stop and lease_on:
+                        if holder != b or t > renewed + lease:
+                            stop = True
+                        else:
+                            renewed = t
+                    if stop:  # abandoned at the write's begin: no further writes, no clean-up
+                        ei[b, EI_WRITE] = j
+                        abandoned += 1
+                        if lease_on and holder == b:
+                            holder = -1
+                        ef[b, EF_T] = t + poll
+                        ei[b, EI_PHASE] = 2
+                        ei[b, EI_KIND] = K_WAKE
+                        break
                 t_next = t + dur[b, j]
                 if t_next < other and t_next <= limit_t:
                     t = t_next
                     continue
+                ei[b, EI_WRITE] = j
                 ef[b, EF_T] = t_next
                 ei[b, EI_PHASE] = 0
                 ei[b, EI_KIND] = K_DONE
