@@ -61,8 +61,12 @@ def main() -> None:
         then = _committed(path, args.ref)
         config = load_config(config_path)
         name = then["estimator"]
-        plan = estimators.resolve(config, int(then["seed"]), "is" if name == "is" else "naive", threads=args.threads)
-        run = estimators.run(config, plan, seed=int(then["seed"]), trials=int(then["trials"]), threads=args.threads)
+        plan = estimators.resolve(
+            config, int(then["seed"]), "is" if name == "is" else "naive", threads=args.threads
+        )
+        run = estimators.run(
+            config, plan, seed=int(then["seed"]), trials=int(then["trials"]), threads=args.threads
+        )
         now = run.row()
         print(f"{path}: {name}, {int(then['trials']):,} trials, seed {then['seed']} ({run.elapsed_s:.0f} s)")
         for key in CHECKED:
@@ -74,7 +78,11 @@ def main() -> None:
             else:
                 value, se_now, label = float(now[key]), _se(now, key), key
             se = math.hypot(se_now, _se(then, key))
-            z = abs(value - float(then[key])) / se if se > 0 else (0.0 if value == float(then[key]) else math.inf)
+            z = (
+                abs(value - float(then[key])) / se
+                if se > 0
+                else (0.0 if value == float(then[key]) else math.inf)
+            )
             worst = max(worst, z)
             print(f"  {label:44s} now {value:11.5g}  then {float(then[key]):11.5g}  z = {z:4.2f}")
     print(f"largest z: {worst:.2f} ({'within' if worst <= 4 else 'BEYOND'} 4 combined standard errors)")

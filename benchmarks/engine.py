@@ -1,96 +1,180 @@
-"""Benchmark: cell-hours per second of the vectorized engine and of the exact reference.
+"""Benchmark: cell-hours per CPU-second of the compiled engine, its peers, and its start-up.
 
-Runs both simulators on the same configuration (default ``configs/bench.toml``: about 700
-Enactor runs and 15,000 writes per cell-hour) in one process, on one core, and prints
-their throughput, the ratio, and where the engine's time goes (drawing the random inputs
-vs. the simulation proper).  Not part of the test suite: run it by hand,
+In one process, interleaved over ``--rounds`` rounds (the best round is quoted, CPU time of
+this process, so other load on the machine inflates nothing but the wall figures):
 
-    python benchmarks/engine.py [CONFIG] [--trials N] [--reference-trials M]
+* the engine on one thread, and on every core (wall time; the rows must be identical);
+* the engine's random draws alone (the same Philox blocks, normals and exponentials for the
+  runs and generations a cell-hour needs, without the event loop): the ceiling;
+* the exact reference simulator (the same addressed numbers, a heapq event loop);
+* a SimPy model of the same semantics (``benchmarks/simpy_model.py``, its own sampler).
+
+Then, each in a fresh process: the first compile of every kernel (an empty numba cache),
+the start-up with the cache, and the peak memory of ``riskmc run`` over 100,000 windows.
+Not part of the test suite: run it by hand on a quiet machine,
+
+    python benchmarks/engine.py [CONFIG] [--trials 3000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
-import pstats
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+from numba import njit
 
-from riskmc import reference
+from riskmc import engine, reference
 from riskmc.config import load_config
-from riskmc.draws import ChunkDraws
-from riskmc.engine import simulate_cells
-from riskmc.params import concat, sample_block
-from riskmc.scenario import DEFAULT_CHUNK_TRIALS, simulate
-from riskmc.streams import BLOCK_TRIALS
+from riskmc.engine import kernel as K
+from riskmc.params import sample_windows
+
+HERE = Path(__file__).resolve().parent
 
 
-def draw_only_seconds(config, trials: int, seed: int, runs_per_enactor: int) -> float:
-    """Time to draw the random inputs the engine reads, alone (a floor for the engine)."""
-    from riskmc.draws import RUN_PAGE
+@njit(cache=False, error_model="numpy")
+def _draws_only(k0, k1, fp, ip, emp, runs, gens):  # type: ignore[no-untyped-def]
+    """The random numbers of ``runs`` runs and ``gens`` generations per window, no event loop."""
+    acc = 0.0
+    E = ip[0, K.I_E]
+    out = np.empty(E)
+    w1 = np.empty(E, np.uint64)
+    w2 = np.empty(E, np.uint64)
+    z = np.empty(E)
+    r = fp[0, K.F_R0]
+    lr = K.log_(r) if r > 0 else -1.0
+    for i in range(fp.shape[0]):
+        trial = ip[i, K.I_TRIAL]
+        for g in range(1, gens + 1):
+            acc += K._interval(k0, k1, trial, 0, g, fp[i], ip[i], emp)
+        for m in range(runs):
+            k, n = m % 3, m // 3
+            acc += K.draw_run(k0, k1, trial, 0, k, n)
+            K.run_durations(k0, k1, trial, 0, k, n, E, fp[i], ip[i], emp, r, lr, out, w1, w2, z)
+            acc += out[0]
+    return acc
 
+
+def _best(fn, rounds: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    best, value = np.inf, None
+    for _ in range(rounds):
+        t = time.process_time()
+        value = fn()
+        best = min(best, time.process_time() - t)
+    return best, value
+
+
+def _fresh_process(code: str, env: dict[str, str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB) of ``python -c code`` in a new process; the child reports
+    its own peak, since the children's figure is the largest of every child so far."""
+    code += "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     start = time.perf_counter()
-    for b in range(-(-trials // BLOCK_TRIALS)):
-        params = sample_block(config, seed, b)
-        draws = ChunkDraws(seed, [b], [params])
-        draws.publication_times(params.window_s)
-        for k in range(draws.n_enactors):
-            for page in range(-(-runs_per_enactor // RUN_PAGE)):
-                draws.release(k, page)
-                draws._page(k, page)
-    return time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    return wall, int(done.stdout.split()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", default="configs/bench.toml")
-    parser.add_argument("--trials", type=int, default=8000)
-    parser.add_argument("--reference-trials", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", action="store_true", help="print the engine's top functions")
+    parser.add_argument("--trials", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reference-trials", type=int, default=10)
+    parser.add_argument("--simpy-trials", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-startup", action="store_true", help="no fresh-process measurements")
     args = parser.parse_args()
     config = load_config(args.config)
-    hours_per_trial = float(config.values["window.hours"])  # a plain number in bench.toml
+    hours = float(config.values["window.hours"])  # type: ignore[arg-type]
+    params = sample_windows(config, 1, args.trials)
+    batch = params.batch(1)
+    engine.simulate(sample_windows(config, 1, 4).batch(1))  # compiled, or loaded from the cache
+    engine.simulate(sample_windows(config, 1, 4).batch(1), threads=args.threads)
+    sums = engine.simulate(batch)
+    runs = round(float(sums[:, K.W_RUNS].mean()))
+    writes = runs * int(params.endpoints[0])
+    gens = round(hours * 3600 / float(params.planner.mean()[0]))
+    k0, k1 = batch.key
+    _draws_only(k0, k1, batch.fp[:2], batch.ip[:2], batch.emp_latency, runs, gens)
 
-    simulate(config, BLOCK_TRIALS, args.seed)  # warm-up: imports, first allocations
-    start = time.perf_counter()
-    cells = simulate(config, args.trials, args.seed, chunk_trials=DEFAULT_CHUNK_TRIALS)
-    engine_s = time.perf_counter() - start
-    runs = float(cells.runs_started.mean()) / hours_per_trial
-    writes = runs * float(config.values["endpoints.count"])
-    engine_rate = args.trials * hours_per_trial / engine_s
-
-    params = sample_block(config, args.seed, 0)
-    start = time.perf_counter()
-    reference.simulate_many([params.cell(i) for i in range(args.reference_trials)], seed=args.seed)
-    ref_s = time.perf_counter() - start
-    ref_rate = args.reference_trials * hours_per_trial / ref_s
-
-    per_enactor = int(np.ceil(cells.runs_started.max() / max(1, int(config.values["enactors.count"]))))
-    draw_s = draw_only_seconds(config, args.trials, args.seed, per_enactor)
-
-    coretype = os.environ.get("OPENBLAS_CORETYPE", "-")
-    print(f"config                {args.config}  (OPENBLAS_CORETYPE={coretype})")
-    print(f"work per cell-hour    {runs:,.0f} enactor runs, {writes:,.0f} writes")
-    n_ref = args.reference_trials
-    n = args.trials
-    print(f"engine                {engine_rate:,.0f} cell-hours/s  ({n:,} trials, {engine_s:.2f} s)")
-    print(f"reference             {ref_rate:,.2f} cell-hours/s  ({n_ref} trials, {ref_s:.2f} s)")
-    print(f"ratio                 {engine_rate / ref_rate:,.0f}x")
-    print(
-        f"of the engine's time  {draw_s / engine_s:.0%} drawing random inputs "
-        f"({args.trials * hours_per_trial / draw_s:,.0f} cell-hours/s if that were all)"
+    one, out1 = _best(lambda: engine.simulate(batch), args.rounds)
+    draws, _ = _best(
+        lambda: _draws_only(k0, k1, batch.fp, batch.ip, batch.emp_latency, runs, gens), args.rounds
     )
-    if args.profile:
-        blocks = list(range(-(-args.trials // BLOCK_TRIALS)))[:4]
-        ps = [sample_block(config, args.seed, b) for b in blocks]
-        prof = cProfile.Profile()
-        prof.enable()
-        simulate_cells(concat(ps), ChunkDraws(args.seed, blocks, ps))
-        prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    wall_threads = np.inf
+    for _ in range(args.rounds):
+        t = time.perf_counter()
+        out_n = engine.simulate(batch, threads=args.threads)
+        wall_threads = min(wall_threads, time.perf_counter() - t)
+    assert np.array_equal(np.asarray(out1), out_n), "rows differ between one and several threads"
+
+    n_ref = args.reference_trials
+    rows = [(params.cell_params(i), engine.AddressedRandomness(batch, i, 0)) for i in range(n_ref)]
+    t = time.process_time()
+    for cp, rnd in rows:
+        reference.simulate_cell(cp, rnd)
+    ref_s = time.process_time() - t
+
+    simpy_s = None
+    if (HERE / "simpy_model.py").exists():
+        sys.path.insert(0, str(HERE))
+        import simpy_model  # type: ignore[import-not-found]
+
+        t = time.process_time()
+        simpy_model.simulate(params.cell_params(0), args.simpy_trials, 7)
+        simpy_s = time.process_time() - t
+
+    cell_hours = args.trials * hours
+    rate = cell_hours / one
+    print(
+        f"config                 {args.config}: {runs:,} runs, {writes:,} writes, "
+        f"{gens:,} generations per cell-hour"
+    )
+    print(
+        f"engine, 1 thread       {rate:8,.0f} cell-hours per CPU-second  "
+        f"({args.trials:,} windows, best of {args.rounds})"
+    )
+    print(
+        f"engine, {args.threads} threads      {cell_hours / wall_threads:8,.0f} cell-hours per wall second  "
+        f"({cell_hours / wall_threads / rate:.2f}x one thread; rows identical)"
+    )
+    print(
+        f"draws alone            {cell_hours / draws:8,.0f} cell-hours per CPU-second  "
+        f"(the ceiling: {draws / one:.0%} of the engine's time)"
+    )
+    ref_rate = n_ref * hours / ref_s
+    print(
+        f"reference              {ref_rate:8,.2f} cell-hours per CPU-second  "
+        f"({n_ref} windows; engine / reference = {rate / ref_rate:,.0f}x)"
+    )
+    if simpy_s is not None:
+        simpy_rate = args.simpy_trials * hours / simpy_s
+        print(
+            f"SimPy model            {simpy_rate:8,.2f} cell-hours per CPU-second  "
+            f"({args.simpy_trials} windows; engine / SimPy = {rate / simpy_rate:,.0f}x)"
+        )
+    if args.skip_startup:
+        return
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        first, _ = _fresh_process("import riskmc.engine.warm as w; w.warm()", env)
+        again, _ = _fresh_process("import riskmc.engine.warm as w; w.warm()", env)
+    print(f"first compile          {first:8.1f} s  (every kernel, an empty cache, a fresh process)")
+    print(f"cached start-up        {again:8.1f} s  (the same, the cache on disk)")
+    code = (
+        "from riskmc.config import load_config; from riskmc import estimators; "
+        f"c = load_config({args.config!r}); "
+        "estimators.run(c, estimators.naive_plan(), trials=100_000, n_resamples=20)"
+    )
+    wall, peak = _fresh_process(code, dict(os.environ))
+    print(
+        f"100,000 windows        {peak / 1024:8.0f} MiB peak resident memory  ({wall:.0f} s wall, one thread)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Mitigation comparison: a baseline and mitigated scenarios, paired on common random numbers.
 
-docs/model.md section 6: per mitigation, paired with the baseline on common random numbers,
+docs/model.md section 8: per mitigation, paired with the baseline on common random numbers,
 ``risk_ratio`` (+ CI), ``plan_age_change_s`` and ``impact_reduction_min`` (+ CI), next to
 every estimate of a plain run, so that the benefit of a fix (fewer events, less impact) is
 read next to its costs (plan freshness, abandoned runs).
@@ -67,13 +67,13 @@ REFERENCE_METHOD = "reference"
 RISK_RATIO_METHOD = "bonett-price-hybrid-wilson"
 
 #: Parameters a mitigation gets when the config has no ``[mitigations.NAME]`` table (or the
-#: table lacks the parameter).  Plain defaults for the *default* configuration (MODEL.md
-#: section 7 defaults: a plan every 30 s on average, polls every 5 s, E = 20 endpoints,
+#: table lacks the parameter).  Plain defaults for the *default* configuration (docs/model.md
+#: section 6 defaults: a plan every 30 s on average, polls every 5 s, E = 20 endpoints,
 #: clean-up keeps G = 10 generations, i.e. a plan is deletable about 300 s after a newer one
 #: is published; a healthy run of 20 writes of ~0.1 s takes a few seconds, a degraded one at
 #: ``degraded.fail_prob = 0.5`` and a 2 s backoff cap some tens of seconds):
 #:
-#: * ``deadline.seconds = 60``: MODEL.md section 7's own example; about 20 healthy runs long,
+#: * ``deadline.seconds = 60``: about 20 healthy runs long,
 #:   so it stops only runs that are badly stuck, and a fifth of the ~300 s a run's plan
 #:   needs to become deletable, so a stopped run can no longer write a deleted plan.
 #: * ``lease.seconds = 30``: renewed at each write's begin, so it bounds one *write*: far
@@ -119,8 +119,8 @@ def _unknown(part: str, name: str) -> ConfigError:
 def parse_names(names: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
     """Mitigation scenario names to ``(label, mitigations)``, checked.
 
-    A name is one mitigation of MODEL.md section 5 or a ``+``-combination
-    (``recheck+deadline``).  The mitigations of a combination are put in MODEL.md's order,
+    A name is one mitigation of docs/model.md section 3 or a ``+``-combination
+    (``recheck+deadline``).  The mitigations of a combination are put in docs/model.md's order,
     which is also the label (``deadline+recheck`` -> ``recheck+deadline``), so the same
     scenario always has the same label.  ``baseline`` is accepted and ignored (the baseline
     is always included).  An unknown or empty name, a mitigation repeated within a name, or
@@ -196,8 +196,8 @@ def scenarios(config: Config, names: Sequence[str] | None = None) -> list[tuple[
     """``(label, config)`` of the baseline and each requested mitigation scenario.
 
     The first is always ``("baseline", ...)``: ``config`` with every mitigation removed
-    (also those it enables).  ``names`` None: the baseline and each mitigation of MODEL.md
-    section 5 alone, in the model's order; otherwise the baseline and the named ones (see
+    (also those it enables).  ``names`` None: the baseline and each mitigation of docs/model.md
+    section 3 alone, in the model's order; otherwise the baseline and the named ones (see
     :func:`parse_names`; ``[]`` gives the baseline only).
 
     A scenario enables exactly its mitigations, with parameters from the config's

@@ -1,4 +1,4 @@
-"""Scenario configuration: the TOML schema of MODEL.md section 7, validated up front.
+"""Scenario configuration: the TOML schema of docs/model.md section 6, validated up front.
 
 A scenario file is checked completely before anything runs, so that a typo or an impossible
 value costs the analyst seconds rather than a half-finished sweep.  Every problem raises one
@@ -136,7 +136,7 @@ def _k(
     return key, KeySpec(key, kind, default, doc, rng, const_range, required)
 
 
-#: Every key of MODEL.md section 7 (mitigation parameters as ``mitigations.NAME.PARAM``).
+#: Every key of docs/model.md section 6 (mitigation parameters as ``mitigations.NAME.PARAM``).
 KEYS: dict[str, KeySpec] = dict(
     [
         _k("name", "name", None, "scenario name; default the file's stem"),
@@ -245,7 +245,7 @@ KEYS: dict[str, KeySpec] = dict(
     ]
 )
 
-#: Mitigation name -> its parameter names (MODEL.md section 5), in the model's order.
+#: Mitigation name -> its parameter names (docs/model.md section 3), in the model's order.
 MITIGATIONS: dict[str, tuple[str, ...]] = {
     "recheck": (),
     "conditional_write": (),

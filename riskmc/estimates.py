@@ -264,6 +264,33 @@ def bounded_mean(
     return Estimate(m.mean, ConfidenceInterval(lo * top, hi * top), method, m.standard_error)
 
 
+def bounded_ratio(numerator: np.ndarray, denominator: np.ndarray, label: str) -> Estimate:
+    """sum(numerator) / sum(denominator) over i.i.d. trials whose ratio numerator / denominator
+    lies in [0, 1] (a weighted share: numerator = w y, denominator = w): Wilson's interval at
+    the effective sample size r (1 - r) / SE^2, SE the delta-method standard error (exactly
+    Wilson's with equal weights and 0/1 values).  When no trial has a positive numerator the
+    zero-hit bound at Kish's effective size of the denominators, (sum d)^2 / sum d^2 (a
+    t interval would be [0, 0] there: a share never seen is not known to be 0)."""
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    total = float(den.sum())
+    if num.size == 0 or total <= 0.0:
+        return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), label)
+    r = min(1.0, float(num.sum()) / total)
+    if not np.any(num > 0):
+        n_kish = total**2 / float(np.sum(den * den))
+        tail = (1.0 - CONFIDENCE) / 2.0
+        hi = -math.expm1(math.log(tail) / n_kish)
+        return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{label}: none seen, zero-hit bound", 0.0)
+    se = float(np.sqrt(np.mean((num - r * den) ** 2)) / (math.sqrt(num.size) * den.mean()))
+    if not se > 0.0:
+        return Estimate(r, ConfidenceInterval(r, r), f"{label}: every value the same", 0.0)
+    if r >= 1.0:
+        return Estimate(r, ConfidenceInterval(max(0.0, r - Z95 * se), 1.0), f"{label}: normal", se)
+    lo, hi = wilson_bounds(r, r * (1.0 - r) / se**2)
+    return Estimate(r, ConfidenceInterval(lo, hi), f"{label}: Wilson at the effective sample size", se)
+
+
 def ratio(numerator: np.ndarray, denominator: np.ndarray, method: str = "ratio-t") -> Estimate:
     """sum(numerator) / sum(denominator) over i.i.d. trials, with the delta-method Student-t
     interval (the ratio's standard error is that of the mean of num - R den, over mean(den))."""

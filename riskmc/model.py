@@ -76,7 +76,7 @@ class EmpiricalDist:
 
 @dataclass(frozen=True)
 class Mitigations:
-    """The mitigations of MODEL.md section 5; ``None``/``False`` means not enabled."""
+    """The mitigations of docs/model.md section 3; ``None``/``False`` means not enabled."""
 
     recheck: bool = False
     conditional_write: bool = False

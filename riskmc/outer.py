@@ -2,7 +2,7 @@
 Monte Carlo noise.
 
 A configuration may give parameters as distribution tables drawn once per region-window
-(MODEL.md section 4).  A plain run averages over them: its ``p_cell_window`` is the marginal
+(docs/model.md section 5).  A plain run averages over them: its ``p_cell_window`` is the marginal
 probability.  ``--outer N`` asks instead how much each estimate *depends* on what we do not
 know about those parameters:
 

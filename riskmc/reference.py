@@ -1,19 +1,19 @@
 """The exact reference simulator (the oracle) of one cell over one window.
 
-This module follows ``shared/MODEL.md`` sections 2 and 5 literally, event by event, with a
-``heapq`` event loop.  It is deliberately slow and plain: the vectorized engine is tested
+This module follows docs/model.md sections 2 and 3 literally, event by event, with a
+``heapq`` event loop.  It is deliberately slow and plain: the compiled engine is tested
 against it trial by trial (same :class:`~riskmc.model.CellRandomness`), so every rule below
-is written so that it can be read next to the text of MODEL.md.
+is written so that it can be read next to the text of docs/model.md.
 
 Public API
 ----------
 * :func:`simulate_cell` -- one cell-window, optionally with a post-mortem trace.
 * :class:`IndependentRandomness` -- a plain, literal sampler of a cell's random inputs.
 * :class:`ScriptedRandomness` -- explicit random inputs, for tests and worked examples.
-* :func:`draw_run` -- one run's (degraded, write durations), literally from MODEL.md.
+* :func:`draw_run` -- one run's (degraded, write durations), literally from docs/model.md.
 * :func:`trial_generator` / :func:`simulate_many` -- seeded trials, one generator each.
 
-Conventions and the corner cases MODEL.md leaves open (each is also noted where it is
+Conventions and the corner cases the model text leaves open (each is also noted where it is
 implemented):
 
 * Enactors are 0..K-1, endpoints 0..E-1 (written in that order), generations 0, 1, 2, ...
@@ -71,7 +71,7 @@ __all__ = [
 
 TraceRecord = dict[str, Any]
 
-# Processing order of the kinds of events that share an instant (MODEL.md section 2).
+# Processing order of the kinds of events that share an instant (docs/model.md section 2).
 _WRITE_DONE = 0
 _CLEANUP = 1
 _DECISION = 2  # wakes and write begins (each enactor has at most one pending event)
@@ -112,7 +112,7 @@ def _write_attempts(rng: np.random.Generator, r: float, params: CellParams) -> t
 
 
 def draw_run(params: CellParams, rng: np.random.Generator) -> tuple[bool, np.ndarray]:
-    """One run's random inputs, literally from MODEL.md: (degraded, D_1..D_E).
+    """One run's random inputs, literally from docs/model.md: (degraded, D_1..D_E).
 
     The run is degraded with probability ``degraded_prob``; its attempts then fail with
     ``degraded_fail_prob`` instead of ``fail_prob``.  Write j's duration is
@@ -139,7 +139,7 @@ def draw_run(params: CellParams, rng: np.random.Generator) -> tuple[bool, np.nda
 
 
 class IndependentRandomness:
-    """A cell's random inputs drawn plainly from its own generator (MODEL.md section 2).
+    """A cell's random inputs drawn plainly from its own generator (docs/model.md section 2).
 
     Independent child streams (``rng.spawn``) for the planner, the wake offsets and each
     enactor's runs make the values independent of the order in which they are asked for.
@@ -365,7 +365,7 @@ class _CellSimulation:
         return now > self.lease_renewed + self.m.lease_s
 
     def _abandon(self, k: int, t: float, reason: str) -> None:
-        """MODEL.md 2.6: stop at once, no further writes, no clean-up, wake at t + poll."""
+        """docs/model.md section 2, step 6: stop at once, no further writes, no clean-up, wake at t + poll."""
         run = self.runs[k]
         assert run is not None
         self.runs[k] = None
@@ -439,7 +439,7 @@ class _CellSimulation:
         run = self.runs[k]
         assert run is not None
         j = run.write
-        if j > 0:  # write 1 of MODEL.md (j = 0) is never subject to these checks
+        if j > 0:  # the first write (j = 0) is never subject to these checks
             if self.m.deadline_s is not None and b - run.start > self.m.deadline_s:
                 self._abandon(k, b, "deadline")
                 return
@@ -593,7 +593,7 @@ def simulate_cell(
 def simulate_cell(
     params: CellParams, randomness: CellRandomness, *, trace: bool = False
 ) -> CellOutcome | tuple[CellOutcome, list[TraceRecord]]:
-    """Simulate one cell over one window of ``params.window_s`` seconds (MODEL.md 2, 5).
+    """Simulate one cell over one window of ``params.window_s`` seconds (docs/model.md sections 2, 3).
 
     With ``trace=True`` also return the chronological, JSON-serialisable list of records
     (keys ``t``, ``kind``, ``enactor``, ``gen``, ``endpoint`` plus kind-specific fields).

@@ -123,7 +123,7 @@ def test_combinations_and_labels(stress: Config) -> None:
     by = dict(built)
     assert list(by["recheck+deadline"].mitigations) == ["recheck", "deadline"]
     assert by["recheck+deadline"].name == "config+recheck+deadline"
-    combo = by["conditional_write+cleanup_min_age"]  # MODEL.md's order, whatever the spelling
+    combo = by["conditional_write+cleanup_min_age"]  # docs/model.md's order, whatever the spelling
     assert list(combo.mitigations) == ["conditional_write", "cleanup_min_age"]
     assert [label for label, _ in scenarios(stress, [])] == [BASELINE]
     assert [label for label, _ in scenarios(stress, "lease")] == [BASELINE, "lease"]  # a lone string

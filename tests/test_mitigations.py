@@ -1,4 +1,4 @@
-"""Mitigations (MODEL.md section 5) in the vectorized engine, against the exact reference.
+"""Mitigations (docs/model.md section 3) in the compiled engine, against the exact reference.
 
 * replay: for each mitigation alone and for combinations, the reference re-runs trials with
   the engine's own addressed random numbers and must reproduce every trial exactly (event,

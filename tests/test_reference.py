@@ -1,4 +1,4 @@
-"""Tests of the exact reference simulator (riskmc.reference) against MODEL.md 2 and 5.
+"""Tests of the exact reference simulator (riskmc.reference) against docs/model.md sections 2 and 3.
 
 Scripted scenarios use times that are exact in binary floating point (halves, quarters), so
 that every expected instant below is compared with ``==``.  Notation in the timelines:
@@ -472,7 +472,7 @@ EXPON3 = FrozenScipyDist("expon", (("scale", 3.0),))
 
 
 def racy(**changes: Any) -> CellParams:
-    """A configuration where the event is common (MODEL.md 2 consequences are exact)."""
+    """A configuration where the event is common (the consequences of docs/model.md section 2 are exact)."""
     base: dict[str, Any] = {
         "window_s": 600.0,
         "enactors": 3,

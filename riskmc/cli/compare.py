@@ -36,7 +36,7 @@ ScenarioOption = Annotated[
     typer.Option(
         "--mitigation",
         metavar="NAME",
-        help="Scenario to compare with the baseline: a mitigation of docs/model.md section 5, or a "
+        help="Scenario to compare with the baseline: a mitigation of docs/model.md section 3, or a "
         "combination such as recheck+deadline; repeatable, or comma-separated. "
         "(default: each mitigation alone)",
         show_default=False,

@@ -205,7 +205,7 @@ MitigationOption = Annotated[
     typer.Option(
         "--mitigation",
         metavar="NAME",
-        help="A mitigation of docs/model.md section 5 (parameters from the config's mitigations.NAME "
+        help="A mitigation of docs/model.md section 3 (parameters from the config's mitigations.NAME "
         "table, else defaults), or a combination such as recheck+deadline; repeatable, comma-separated.",
         show_default=False,
     ),

@@ -23,7 +23,7 @@ in this order:
 3. **Distributions** drawn at every use (planner interval, write latency, repair duration),
    by kind code (:data:`DIST_KINDS`).
 4. **One cell-window**: :func:`advance_cell`, the event loop of docs/model.md section 2 and
-   the mitigations of section 5, in the same order as the reference simulator
+   the mitigations of section 3, in the same order as the reference simulator
    (``riskmc.reference``): occurrences ordered by (time, phase, enactor), phase 0 a write
    completion, 1 a clean-up, 2 a decision (a wake or a write's begin).  Its whole state is a
    handful of small arrays (:class:`riskmc.engine.CellState` names them), so a cell can be

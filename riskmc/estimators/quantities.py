@@ -1,4 +1,4 @@
-"""The estimates of docs/model.md section 6 from a window sample, each with a 95% interval
+"""The estimates of docs/model.md section 8 from a window sample, each with a 95% interval
 and the method that gave it: one implementation for every estimator (weights of 1 are plain
 Monte Carlo).
 
@@ -19,7 +19,7 @@ also the mean degraded-run exposure, E[p S] (an event with a degraded run needs 
 run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
 to the upper end of every estimate (Bonferroni: the observed part's upper end and each
 bound miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen
-events are bounded by what is possible (an event costs at most R / 60).  A plain (naive)
+events are bounded by what is possible (a cell's event costs at most R / (60 C)).  A plain (naive)
 sample undersamples nothing: its intervals already cover every cause.
 
 Upper bounds never exceed what is possible: probabilities 1, events n_w x max C a year, the
@@ -245,6 +245,26 @@ def _clip0(e: Estimate) -> Estimate:
     return Estimate(e.estimate, ConfidenceInterval(max(0.0, ci.low), ci.high), e.method, e.standard_error)
 
 
+def _cells_per_event_window(w: np.ndarray, events: np.ndarray, c_max: float, label: str) -> Estimate:
+    """1 + (max C - 1) x the weighted share (e - 1) / (max C - 1) over the event windows: a
+    share in [0, 1], so Wilson's interval at its effective size, and the zero-hit bound when no
+    window had more than one cell hit (most event windows hit one cell; the multi-cell ones,
+    a shock's blast radius, are few, and a t interval on them would be far too narrow)."""
+    if c_max <= 1.0:
+        return Estimate(1.0, ConfidenceInterval(1.0, 1.0), f"{label}: one cell per window", 0.0)
+    share = est.bounded_ratio(
+        w * (events - 1.0) / (c_max - 1.0), w, f"{label}: 1 + (max C - 1) x the share of extra cells"
+    )
+    ci = share.confidence_interval
+    scale = c_max - 1.0
+    return Estimate(
+        1.0 + scale * share.estimate,
+        ConfidenceInterval(1.0 + scale * ci.low, 1.0 + scale * ci.high),
+        share.method,
+        scale * share.standard_error,
+    )
+
+
 def _mix_unseen(e: Estimate, seen_lo: float, unseen: float, lo_unseen: float, hi_unseen: float) -> Estimate:
     """A mean over events (or event windows) when a share of them may come from unseen
     strata, whose own mean lies in [lo_unseen, hi_unseen]: seen mass at least ``seen_lo``,
@@ -404,11 +424,14 @@ def estimate(
     # impact: an unseen event costs at most R / 60 (R independent of the window)
     unseen_impact_year = n_w * repair_max / 60.0 * cell_bound
     if not has.any():
-        hi = min(per_year.confidence_interval.high * repair_max / 60.0, MINUTES_PER_YEAR)
+        # a window's impact is at most sum over its cells of 1{event} R / (60 C): in mean,
+        # p_cell_window x E[R] / 60 (R independent of the window's events)
+        hi = min(n_w * p_cell.confidence_interval.high * repair_max / 60.0, MINUTES_PER_YEAR)
         impact_year = Estimate(
             0.0,
             ConfidenceInterval(0.0, hi),
-            f"{label}: no event; bound events_per_region_year_hi x E[R] / 60 (an event costs at most R / 60)",
+            f"{label}: no event; bound n_w x p_cell_window_hi x E[R] / 60 "
+            "(a cell's event costs at most R / 60 / C)",
         )
         given = _nan(f"n/a: no event in {n} region-windows")
         cells = _nan(f"n/a: no event in {n} region-windows")
@@ -441,16 +464,7 @@ def estimate(
         ev = np.flatnonzero(has)
         given = _ratio_bca(w[ev] * sample.impact_min[ev], w[ev] * sample.events[ev], seed, label)
         given = _mix_unseen(given, per_window.confidence_interval.low, events_bound, 0.0, repair_max / 60.0)
-        cells_e = est.ratio(
-            w[ev] * sample.events[ev], w[ev], f"{label}: events / event windows, delta-method t"
-        )
-        ci = cells_e.confidence_interval
-        cells = Estimate(
-            cells_e.estimate,
-            ConfidenceInterval(min(max(1.0, ci.low), c_max), max(1.0, min(c_max, ci.high))),
-            cells_e.method + ", clipped to [1, max C]",
-            cells_e.standard_error,
-        )
+        cells = _cells_per_event_window(w[ev], sample.events[ev], c_max, label)
         cells = _mix_unseen(cells, p_rw.confidence_interval.low, rw_bound, 1.0, c_max)
         year = year_summary(
             n,

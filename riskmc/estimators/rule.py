@@ -8,9 +8,11 @@ The interval the rule checks is the reported one, unobserved strata's bounds inc
 the rule cannot stop while a mechanism the sample has not seen could still be large against
 the estimate (docs/model.md, "Estimators").  Before each block it checks the clock: the
 run never starts a block it expects to end past ``max_seconds`` (the expectation is the
-slowest block so far), so the limit holds to within one block.  Because the rule looks only
-at block boundaries, on statistics merged in block order, a run stops at the same trial for a
-seed whatever the thread count, and reports the very estimate the rule accepted.
+slowest block so far, plus the time the final estimates may take, timed on this machine:
+:func:`~riskmc.estimators.year.estimation_reserve_s`), so the limit holds to within one
+block.  Because the rule looks only at block boundaries, on statistics merged in block
+order, a run stops at the same trial for a seed whatever the thread count, and reports the
+very estimate the rule accepted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from riskmc.config import Config
 from riskmc.estimators.plan import Plan
 from riskmc.estimators.quantities import CellStats, Estimates, estimate, p_cell_window, windows_per_year
 from riskmc.estimators.sample import WindowSample, simulate
-from riskmc.estimators.year import YEAR_RESAMPLES
+from riskmc.estimators.year import YEAR_RESAMPLES, estimation_reserve_s
 from riskmc.streams import BLOCK_TRIALS
 
 __all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MAX_TRIALS", "DEFAULT_MIN_HITS", "Run", "run"]
@@ -133,13 +135,18 @@ def run(
     stats = CellStats()
     n = 0
     slowest = 0.0
+    reserve = estimation_reserve_s(n_resamples) if max_seconds is not None else 0.0
     stopped_by = ""
     rel_err = math.inf
     while not stopped_by:
         if n >= limit:
             stopped_by = "max-trials" if target_rel_err is not None else "trials"
             break
-        if max_seconds is not None and n > 0 and time.perf_counter() - start + slowest > max_seconds:
+        if (
+            max_seconds is not None
+            and n > 0
+            and time.perf_counter() - start + slowest + reserve > max_seconds
+        ):
             stopped_by = "max-seconds"
             break
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ hold the point estimate (whose years are other draws).  Every random number come
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "YEAR_RESAMPLES",
     "YearModel",
     "YearSummary",
+    "estimation_reserve_s",
     "year_summary",
 ]
 
@@ -49,6 +51,12 @@ MAX_EXACT_EVENTS = 50
 YEAR_DRAW_BUDGET = 500_000
 MIN_YEARS = 10_000
 MAX_YEARS = 100_000
+#: Draws of all the bootstrap resamples together (each resample simulates at least
+#: MIN_BOOT_YEARS and at most the point estimate's years): the estimation's cost stays a few
+#: seconds whatever the sample, so that a run's --max-seconds is not overrun by its end.
+#: A resample's own simulation noise can only widen the percentile interval.
+YEAR_BOOT_DRAW_BUDGET = 20_000_000
+MIN_BOOT_YEARS = 2_000
 #: Tail level of the p99 and CVaR estimates.
 TAIL_LEVEL = 0.99
 #: The whole region down for the whole year, region-traffic-minutes: the most a year can
@@ -109,10 +117,35 @@ class YearModel:
             out[big] = _compound_sum_approx(self.impacts, k[big].astype(float), rng, self.probs)
         return np.minimum(out, MINUTES_PER_YEAR)
 
+    def draws_per_year(self) -> float:
+        return min(self.expected_events(), MAX_EXACT_EVENTS) + 1.0
+
     def n_years(self) -> int:
         """Years per simulation: as many as :data:`YEAR_DRAW_BUDGET` draws allow."""
-        per_year = min(self.expected_events(), MAX_EXACT_EVENTS) + 1.0
-        return int(np.clip(YEAR_DRAW_BUDGET / per_year, MIN_YEARS, MAX_YEARS))
+        return int(np.clip(YEAR_DRAW_BUDGET / self.draws_per_year(), MIN_YEARS, MAX_YEARS))
+
+    def n_boot_years(self, n_resamples: int) -> int:
+        """Years per bootstrap resample: :data:`YEAR_BOOT_DRAW_BUDGET` shared by them all."""
+        per_resample = YEAR_BOOT_DRAW_BUDGET / max(n_resamples, 1) / self.draws_per_year()
+        return int(np.clip(per_resample, min(MIN_BOOT_YEARS, self.n_years()), self.n_years()))
+
+
+def estimation_reserve_s(n_resamples: int = YEAR_RESAMPLES) -> float:
+    """Seconds the year summary of a run may take on this machine: its draw budget (the
+    point's and the resamples') at the speed of a timed sample of weighted draws.  Only the
+    stopping rule's clock uses it (how long a run may simulate under --max-seconds), never an
+    estimate, so its own random numbers are a throwaway generator."""
+    rng = np.random.default_rng(0)
+    m = 200_000  # event windows: the index draws' cache misses grow with them
+    model = YearModel(100.0, 0.5, rng.random(m), np.full(m, 1.0 / m))
+    years = 5_000
+    start = time.perf_counter()
+    model.years(years, rng)
+    per_draw = (time.perf_counter() - start) / (years * model.draws_per_year())
+    share = min(1.0, n_resamples / YEAR_RESAMPLES)
+    # x 2: each resample also builds its own weights and count distribution (measured: the
+    # whole summary took 1.6 times the draws' time on 110,000 event windows)
+    return 2.0 * per_draw * (YEAR_DRAW_BUDGET + share * YEAR_BOOT_DRAW_BUDGET)
 
 
 def _compound_sum_approx(
@@ -191,6 +224,7 @@ def year_summary(
     m = weights.size
     model = YearModel(n_w, min(float(weights.sum()) / n, 1.0), impacts, weights / weights.sum())
     n_years = model.n_years()
+    boot_years = model.n_boot_years(n_resamples)
     years = model.years(n_years, stream(seed, 0, Purpose.REGION, _SUB_YEARS))
     thr = default_thresholds(years) if thresholds is None else np.asarray(thresholds, dtype=float)
     point = np.concatenate([tail(years), exceed(years, thr)])
@@ -203,14 +237,15 @@ def year_summary(
             continue
         w = weights[pick]
         sub = YearModel(n_w, min(float(w.sum()) / n, 1.0), impacts[pick], w / w.sum())
-        y = sub.years(n_years, rng)
+        y = sub.years(boot_years, rng)
         boot[b] = np.concatenate([tail(y), exceed(y, thr)])
     lo = np.minimum(np.quantile(boot, 0.025, axis=0), point)
     hi = np.maximum(np.quantile(boot, 0.975, axis=0), point)
     sd = boot.std(axis=0, ddof=1)
     method = (
         f"{label + '; ' if label else ''}compound year model, {n_years} simulated years; percentile "
-        f"bootstrap ({n_resamples} resamples of the {n} region-windows)"
+        f"bootstrap ({n_resamples} resamples of the {n} region-windows"
+        + (f", {boot_years} years each)" if boot_years < n_years else ")")
     )
     ests = [
         Estimate(float(v), ConfidenceInterval(float(a), float(c)), method, float(s))
