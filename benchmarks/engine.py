@@ -1,7 +1,7 @@
 """Benchmark: cell-hours per CPU-second of the compiled engine, its peers, and its start-up.
 
-In one process, interleaved over ``--rounds`` rounds (the best round is quoted, CPU time of
-this process, so other load on the machine inflates nothing but the wall figures):
+In one process, interleaved over ``--rounds`` rounds (the best round of each is quoted, in
+CPU seconds of this process but for the threads' wall time):
 
 * the engine on one thread, and on every core (wall time; the rows must be identical);
 * the engine's random draws alone (the same Philox blocks, normals and exponentials for the
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -60,15 +61,6 @@ def _draws_only(k0, k1, fp, ip, emp, runs, gens):  # type: ignore[no-untyped-def
     return acc
 
 
-def _best(fn, rounds: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    best, value = np.inf, None
-    for _ in range(rounds):
-        t = time.process_time()
-        value = fn()
-        best = min(best, time.process_time() - t)
-    return best, value
-
-
 def _fresh_process(code: str, env: dict[str, str]) -> tuple[float, int]:
     """(wall seconds, peak RSS KiB) of ``python -c code`` in a new process; the child reports
     its own peak, since the children's figure is the largest of every child so far."""
@@ -102,32 +94,41 @@ def main() -> None:
     k0, k1 = batch.key
     _draws_only(k0, k1, batch.fp[:2], batch.ip[:2], batch.emp_latency, runs, gens)
 
-    one, out1 = _best(lambda: engine.simulate(batch), args.rounds)
-    draws, _ = _best(
-        lambda: _draws_only(k0, k1, batch.fp, batch.ip, batch.emp_latency, runs, gens), args.rounds
-    )
-    wall_threads = np.inf
-    for _ in range(args.rounds):
-        t = time.perf_counter()
-        out_n = engine.simulate(batch, threads=args.threads)
-        wall_threads = min(wall_threads, time.perf_counter() - t)
-    assert np.array_equal(np.asarray(out1), out_n), "rows differ between one and several threads"
-
     n_ref = args.reference_trials
     rows = [(params.cell_params(i), engine.AddressedRandomness(batch, i, 0)) for i in range(n_ref)]
-    t = time.process_time()
-    for cp, rnd in rows:
-        reference.simulate_cell(cp, rnd)
-    ref_s = time.process_time() - t
-
-    simpy_s = None
+    reference.simulate_cell(*rows[0])  # the reference's draw kernels: loaded before the clock
+    simpy_peer: Any = None
     if (HERE / "simpy_model.py").exists():
         sys.path.insert(0, str(HERE))
         import simpy_model  # type: ignore[import-not-found]
 
+        simpy_peer = simpy_model
+
+    # every figure the best of its rounds, the rounds interleaved, so that a slow spell of
+    # the machine hits them all alike
+    best = dict.fromkeys(("one", "draws", "threads", "reference", "simpy"), np.inf)
+    out1 = out_n = None
+    for _ in range(args.rounds):
         t = time.process_time()
-        simpy_model.simulate(params.cell_params(0), args.simpy_trials, 7)
-        simpy_s = time.process_time() - t
+        out1 = engine.simulate(batch)
+        best["one"] = min(best["one"], time.process_time() - t)
+        t = time.process_time()
+        _draws_only(k0, k1, batch.fp, batch.ip, batch.emp_latency, runs, gens)
+        best["draws"] = min(best["draws"], time.process_time() - t)
+        t = time.perf_counter()
+        out_n = engine.simulate(batch, threads=args.threads)
+        best["threads"] = min(best["threads"], time.perf_counter() - t)
+        t = time.process_time()
+        for cp, rnd in rows:
+            reference.simulate_cell(cp, rnd)
+        best["reference"] = min(best["reference"], time.process_time() - t)
+        if simpy_peer is not None:
+            t = time.process_time()
+            simpy_peer.simulate(params.cell_params(0), args.simpy_trials, 7)
+            best["simpy"] = min(best["simpy"], time.process_time() - t)
+    assert np.array_equal(np.asarray(out1), np.asarray(out_n)), "rows differ between one and several threads"
+    one, draws, wall_threads, ref_s = best["one"], best["draws"], best["threads"], best["reference"]
+    simpy_s = best["simpy"] if simpy_peer is not None else None
 
     cell_hours = args.trials * hours
     rate = cell_hours / one

@@ -44,8 +44,12 @@ def timed(config, points, trials: int, seed: int, executor: Executor) -> tuple[f
 
 
 def same(a: Rows, b: Rows) -> bool:
-    strip = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in a]
-    return strip == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in b]
+    """Rows equal but for wall time; by repr, so that NaN equals NaN (proposal_q of a plain run)."""
+
+    def strip(rows: Rows) -> list[dict[str, str]]:
+        return [{k: repr(v) for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+    return strip(a) == strip(b)
 
 
 def steal_jiffies() -> int:
@@ -62,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="configs/stress.toml")
     parser.add_argument("--points", type=int, default=24)
-    parser.add_argument("--trials", type=int, default=2000, help="trials per point")
+    parser.add_argument("--trials", type=int, default=10_000, help="trials per point")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved; medians reported")

@@ -54,7 +54,9 @@ MAX_YEARS = 100_000
 #: Draws of all the bootstrap resamples together (each resample simulates at least
 #: MIN_BOOT_YEARS and at most the point estimate's years): the estimation's cost stays a few
 #: seconds whatever the sample, so that a run's --max-seconds is not overrun by its end.
-#: A resample's own simulation noise can only widen the percentile interval.
+#: A resample with fewer years carries its simulation's noise into the percentile interval
+#: (on configs/region.toml, 2,000 years a resample against 10,000: the p99 interval's ends
+#: moved by under 0.5% of the estimate, the exceedance bands widened).
 YEAR_BOOT_DRAW_BUDGET = 20_000_000
 MIN_BOOT_YEARS = 2_000
 #: Tail level of the p99 and CVaR estimates.
