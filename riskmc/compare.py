@@ -29,15 +29,17 @@ import copy
 import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.stats
 
-from riskmc import estimators
 from riskmc.config import MITIGATIONS, Config, ConfigError, parse_config
-from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
-from riskmc.estimators import Plan, Run
+from riskmc.estimates import CONFIDENCE, Z95, ConfidenceInterval, Estimate, wilson_bounds
+
+if TYPE_CHECKING:  # the estimators (and the engine, numba) load only when a comparison runs,
+    # so that naming a mitigation wrongly is answered at once
+    from riskmc.estimators import Plan, Run
 
 __all__ = [
     "BASELINE",
@@ -98,7 +100,6 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "empty_guard": {"repair": {"dist": "lognorm", "s": 0.5, "scale": 120}},
 }
 
-_Z = float(scipy.stats.norm.ppf(0.5 + CONFIDENCE / 2))
 _NAN = float("nan")
 
 
@@ -235,14 +236,6 @@ def paired_table(base_events: np.ndarray, other_events: np.ndarray) -> tuple[int
     return both, other_only, base_only, b.size - both - other_only - base_only
 
 
-def _wilson(x: float, n: float, z: float) -> tuple[float, float]:
-    """Wilson score limits for x successes in n (n > 0) at critical value z."""
-    centre = 2.0 * x + z * z
-    half = z * math.sqrt(z * z + 4.0 * x * (1.0 - x / n))
-    denom = 2.0 * (n + z * z)
-    return max(0.0, (centre - half) / denom), min(1.0, (centre + half) / denom)
-
-
 def risk_ratio_from_table(both: int, other_only: int, base_only: int, neither: int = 0) -> Estimate:
     """p_other / p_base from a paired 2x2 table, with the Bonett-Price hybrid Wilson CI.
 
@@ -265,9 +258,9 @@ def risk_ratio_from_table(both: int, other_only: int, base_only: int, neither: i
     a = math.sqrt((other_only + base_only + 2.0) / ((n_other + 1.0) * (n_base + 1.0)))
     b = math.sqrt((1.0 - (n_other + 1.0) / (n_star + 2.0)) / (n_other + 1.0))
     c = math.sqrt((1.0 - (n_base + 1.0) / (n_star + 2.0)) / (n_base + 1.0))
-    z = a / (b + c) * _Z
-    l1, u1 = _wilson(n_other, n_star, z)
-    l2, u2 = _wilson(n_base, n_star, z)
+    z = a / (b + c) * Z95
+    l1, u1 = wilson_bounds(n_other / n_star, n_star, z, z)
+    l2, u2 = wilson_bounds(n_base / n_star, n_star, z, z)
     low = l1 / u2  # u2 > 0 always (Wilson upper limit with n_star > 0)
     if n_base == 0:
         # The ratio is undefined (0 baseline events): NaN estimate, no finite upper bound;
@@ -385,7 +378,7 @@ def weighted_risk_ratio(base_values: np.ndarray, other_values: np.ndarray) -> Es
     Delta method on log R with the pairing: Var(log R) ~ Var(y_o / mean_o - y_b / mean_b) / n,
     the interval exp(log R +- z SE) (a ratio is closer to normal on the log scale, and the
     interval stays positive).  With no event in the other scenario R = 0, bounded by the
-    caller (:func:`comparison_columns`) from the two scenarios' own intervals."""
+    callers (:func:`_risk_ratio`, :func:`_stratum_risk_ratio`) from the scenarios' own intervals."""
     yb = np.asarray(base_values, dtype=float)
     yo = np.asarray(other_values, dtype=float)
     method = "ratio of weighted means, paired delta method on log R"
@@ -397,7 +390,7 @@ def weighted_risk_ratio(base_values: np.ndarray, other_values: np.ndarray) -> Es
         return Estimate(0.0, ConfidenceInterval(0.0, math.inf), f"{method}: no event in this scenario")
     r = mo / mb
     se = float(np.std(yo / mo - yb / mb, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    return Estimate(r, ConfidenceInterval(r * math.exp(-_Z * se), r * math.exp(_Z * se)), method, r * se)
+    return Estimate(r, ConfidenceInterval(r * math.exp(-Z95 * se), r * math.exp(Z95 * se)), method, r * se)
 
 
 def weighted_mean_difference(
@@ -454,8 +447,15 @@ def _risk_ratio(base: Run, other: Run) -> Estimate:
     rr = weighted_risk_ratio(_per_cell(base), _per_cell(other))
     pb = base.estimates.values["p_cell_window"].confidence_interval
     po = other.estimates.values["p_cell_window"].confidence_interval
+    if math.isnan(rr.estimate):  # no event in the baseline: R is undefined, but bounded below
+        lo = po.low / pb.high if pb.high > 0 else 0.0
+        return Estimate(
+            math.nan,
+            ConfidenceInterval(lo, math.inf),
+            f"{rr.method}; lower end the ratio of the two p_cell_window intervals",
+        )
     unseen = base.estimates.unseen or other.estimates.unseen or rr.estimate == 0.0
-    if not unseen or math.isnan(rr.estimate):
+    if not unseen:
         return rr
     lo = min(rr.confidence_interval.low, po.low / pb.high) if pb.high > 0 else 0.0
     hi = max(
@@ -473,19 +473,26 @@ def _risk_ratio(base: Run, other: Run) -> Estimate:
 def _impact_reduction(base: Run, other: Run) -> Estimate:
     """Expected annual impact saved (baseline - other), region-traffic-minutes per
     region-year: the paired mean difference of w x impact per window, x n_w; widened by the
-    impact bounds of the scenarios' unobserved strata."""
+    impact bounds of the scenarios' unobserved strata, or of a scenario without any event
+    (its impact is then known only to be at most its bound, which a paired difference of
+    zeros cannot show)."""
+    from riskmc.estimators import windows_per_year
+
     sb, so = base.sample, other.sample
     diff = mean_difference(so.weight * so.impact_min, sb.weight * sb.impact_min)
-    n_w = estimators.windows_per_year(sb)
+    n_w = windows_per_year(sb)
     ci = diff.confidence_interval
     lo, hi = ci.low * n_w, ci.high * n_w
     ib = base.estimates.values["impact_per_year_min"]
     io = other.estimates.values["impact_per_year_min"]
     method = f"{diff.method} x windows per region-year"
-    if other.estimates.unseen or base.estimates.unseen:  # what the samples cannot see, from their own bounds
+    bounded_only = (
+        other.estimates.unseen or base.estimates.unseen or not (sb.events.any() and so.events.any())
+    )
+    if bounded_only:  # what the samples cannot see, from their own bounds
         lo -= max(0.0, io.confidence_interval.high - io.estimate)
         hi += max(0.0, ib.confidence_interval.high - ib.estimate)
-        method += "; widened by the impact bounds of unobserved strata"
+        method += "; widened by the impact bounds of unobserved strata or of a scenario without events"
     return Estimate(diff.estimate * n_w, ConfidenceInterval(lo, hi), method, diff.standard_error * n_w)
 
 
@@ -503,7 +510,9 @@ def comparison_columns(base: Run, other: Run, reference: bool) -> dict[str, obje
         rr = _risk_ratio(base, other)
         age = weighted_mean_difference(sb.weight, sb.mean_plan_age_s, so.weight, so.mean_plan_age_s)
         impact = _impact_reduction(base, other)
-        strata = {s: _stratum_risk_ratio(base, other, s) for s in estimators.STRATA}
+        from riskmc.estimators import STRATA
+
+        strata = {s: _stratum_risk_ratio(base, other, s) for s in STRATA}
     cols: dict[str, object] = {}
     cols.update(rr.columns("risk_ratio"))
     for stratum, e in strata.items():
@@ -536,12 +545,16 @@ def compare(
     estimator: str = "auto",
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
+    built: Sequence[tuple[str, Config]] | None = None,
 ) -> list[dict[str, object]]:
-    """The mitigation comparison of ``config``: :func:`scenarios`, every one on trials [0,
-    trials) of ``seed`` (default the config's) under one plan (``plan``, else resolved from
+    """The mitigation comparison of ``config``: :func:`scenarios` (or ``built``, what the
+    caller already built from the same config and names), every one on trials [0, trials)
+    of ``seed`` (default the config's) under one plan (``plan``, else resolved from
     ``estimator`` on the baseline).  One row per scenario, baseline first; ``progress`` gets
     the windows done after each block, over all scenarios."""
-    scenario_list = scenarios(config, names)
+    from riskmc import estimators
+
+    scenario_list = list(built) if built is not None else scenarios(config, names)
     seed = config.seed if seed is None else seed
     if plan is None:
         plan = estimators.resolve(scenario_list[0][1], seed, estimator, threads=threads)

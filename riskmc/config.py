@@ -88,11 +88,18 @@ class Range:
         return not (hi == self.hi and self.hi_open and (atoms or not math.isfinite(hi)))
 
     def text(self) -> str:
-        """Short human form: ">= 0", "> 0", "in [0, 1)"."""
+        """Short human form: ">= 0", "> 0", "in [0, 1)", "in [1, 2^32)"."""
         if self.hi == math.inf:
-            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+            return f"{'>' if self.lo_open else '>='} {_bound_text(self.lo)}"
         left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
-        return f"in {left}{self.lo:g}, {self.hi:g}{right}"
+        return f"in {left}{_bound_text(self.lo)}, {_bound_text(self.hi)}{right}"
+
+
+def _bound_text(x: float) -> str:
+    """A range's end: powers of two as 2^k (the address layout's limits), else as %g."""
+    if x >= 1024 and x.is_integer() and math.log2(x).is_integer():
+        return f"2^{int(math.log2(x))}"
+    return f"{x:g}"
 
 
 NONNEG = Range(0.0)
@@ -140,8 +147,8 @@ def _k(
 KEYS: dict[str, KeySpec] = dict(
     [
         _k("name", "name", None, "scenario name; default the file's stem"),
-        _k("seed", "int", 20251020, "root seed of all random streams", Range(0.0)),
-        _k("trials", "int", 100000, "number of region-windows simulated", AT_LEAST_1),
+        _k("seed", "int", 20251020, "root seed of all random streams", Range(0.0, 2.0**64, hi_open=True)),
+        _k("trials", "int", 100000, "number of region-windows simulated", Range(1.0, 2.0**32, hi_open=True)),
         _k("window.hours", "number", 1.0, "length T of one window, hours", POSITIVE),
         _k(
             "planner.interval",
@@ -151,9 +158,9 @@ KEYS: dict[str, KeySpec] = dict(
             NONNEG,
             POSITIVE,
         ),
-        _k("enactors.count", "count", 3, "enactors K per cell", AT_LEAST_1),
+        _k("enactors.count", "count", 3, "enactors K per cell", Range(1.0, 255.0)),
         _k("enactors.poll_interval", "number", 5.0, "enactor poll interval, seconds", POSITIVE),
-        _k("endpoints.count", "count", 20, "endpoints E per cell", AT_LEAST_1),
+        _k("endpoints.count", "count", 20, "endpoints E per cell", Range(1.0, 65535.0)),
         _k(
             "endpoints.weights",
             "weights",
@@ -186,7 +193,7 @@ KEYS: dict[str, KeySpec] = dict(
             "clean-up keeps generations g-G..g; G, in generations",
             NONNEG,
         ),
-        _k("region.cells", "count", 1, "cells C per region", AT_LEAST_1),
+        _k("region.cells", "count", 1, "cells C per region", Range(1.0, 4095.0)),
         _k(
             "region.shock.prob",
             "number",

@@ -1,7 +1,7 @@
 """Distribution tables from the configuration: parsing, validation, support and sampling.
 
 A configuration names a distribution the way scipy.stats does, e.g.
-``{ dist = "lognorm", s = 0.5, scale = 0.1 }`` (docs/model.md, "Configuration").  This module
+``{ dist = "lognorm", s = 0.5, scale = 0.1 }`` (docs/model.md section 5).  This module
 turns such a table into a validated :class:`DistSpec`.  Two more names exist besides
 scipy's: ``empirical`` (resampling of observed values, ``samples = [...]`` or ``file =
 "latencies.txt"``), and a plain number where a distribution is allowed (a constant).

@@ -150,10 +150,13 @@ def wilson_bounds(p: float, n: float, z_lo: float = Z95, z_hi: float = Z95) -> t
         half = z / denom * math.sqrt(max(p * (1.0 - p), 0.0) / n + z * z / (4.0 * n * n))
         return centre + sign * half
 
-    return max(0.0, bound(z_lo, -1.0)), min(1.0, bound(z_hi, 1.0))
+    # at p = 0 or 1 the near end is exactly 0 or 1 (rounding would leave it a hair inside)
+    lo = 0.0 if p <= 0.0 else max(0.0, bound(z_lo, -1.0))
+    hi = 1.0 if p >= 1.0 else min(1.0, bound(z_hi, 1.0))
+    return lo, hi
 
 
-def zero_hit_bound(n: int, tail: float, top: float = 1.0) -> float:
+def zero_hit_bound(n: float, tail: float, top: float = 1.0) -> float:
     """Upper bound, missing with probability ``tail``, of the mean of values in [0, top] of
     which none of n was positive: top (1 - tail^(1/n)), Clopper-Pearson's for top = 1.
     (Any value with P(X > 0) = pi gives no hit in n with probability (1 - pi)^n, and
@@ -252,11 +255,10 @@ def bounded_mean(
         return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{label}: no hit, zero-hit bound", 0.0)
     p = m.mean / top
     se = m.standard_error / top
-    if se == 0.0:
-        return Estimate(m.mean, ConfidenceInterval(m.mean, m.mean), f"{label}: every value the same", 0.0)
-    if p < 1.0:
-        n_eff = p * (1.0 - p) / se**2
-        lo, hi = wilson_bounds(p, n_eff, z_lo, z_hi)
+    if p < 1.0 or se == 0.0:
+        # every value the same (every window a hit, say): not known exactly, Wilson at n
+        n_eff = p * (1.0 - p) / se**2 if se > 0.0 else float(m.n)
+        lo, hi = wilson_bounds(min(p, 1.0), n_eff, z_lo, z_hi)
         method = f"{label}: Wilson at the effective sample size"
     else:
         lo, hi = max(0.0, p - z_lo * se), p + z_hi * se
@@ -277,17 +279,14 @@ def bounded_ratio(numerator: np.ndarray, denominator: np.ndarray, label: str) ->
     if num.size == 0 or total <= 0.0:
         return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), label)
     r = min(1.0, float(num.sum()) / total)
+    n_kish = total**2 / float(np.sum(den * den))
     if not np.any(num > 0):
-        n_kish = total**2 / float(np.sum(den * den))
-        tail = (1.0 - CONFIDENCE) / 2.0
-        hi = -math.expm1(math.log(tail) / n_kish)
+        hi = zero_hit_bound(n_kish, (1.0 - CONFIDENCE) / 2.0)
         return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{label}: none seen, zero-hit bound", 0.0)
     se = float(np.sqrt(np.mean((num - r * den) ** 2)) / (math.sqrt(num.size) * den.mean()))
-    if not se > 0.0:
-        return Estimate(r, ConfidenceInterval(r, r), f"{label}: every value the same", 0.0)
-    if r >= 1.0:
-        return Estimate(r, ConfidenceInterval(max(0.0, r - Z95 * se), 1.0), f"{label}: normal", se)
-    lo, hi = wilson_bounds(r, r * (1.0 - r) / se**2)
+    # every share the same (all 1, say): not known exactly either, Wilson at Kish's size
+    n_eff = r * (1.0 - r) / se**2 if se > 0.0 and r < 1.0 else n_kish
+    lo, hi = wilson_bounds(r, n_eff)
     return Estimate(r, ConfidenceInterval(lo, hi), f"{label}: Wilson at the effective sample size", se)
 
 

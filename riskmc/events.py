@@ -3,8 +3,9 @@
 * :func:`events_frame`: every cell-window with an event in a run's sample (the windows with
   events are re-simulated cell by cell in the engine, which gives each event's time and
   affected endpoints; the same numbers, so the same events).  Under importance sampling the
-  events are those drawn under the proposal, and ``weight`` is their window's likelihood
-  ratio (1 for naive): a weighted count of them estimates the events of the model.
+  events are those drawn under the proposal, and ``weight`` is their window's mixture weight
+  1 / (alpha + (1 - alpha) L) (1 for naive): a weighted count of them estimates the events of
+  the model.
 * :func:`exceedance_frame`: P(annual impact > threshold), with the intervals of
   ``riskmc.estimators.year`` and, where a stratum is unobserved, its bound.
 """
@@ -52,6 +53,7 @@ def events_frame(run: Run) -> pl.DataFrame:
     if rows.size:
         params = sample_windows(run.config, run.seed, smp.trials[rows])
         batch = params.batch(run.seed, run.plan.degraded_prob(params, run.seed))
+        weights = smp.weight[rows]  # (exp of every log-weight: once, not per event)
         for j, i in enumerate(rows):
             c_count = int(params.cells[j])
             for c in range(c_count):
@@ -69,7 +71,7 @@ def events_frame(run: Run) -> pl.DataFrame:
                         "affected_weight": res.affected_weight,
                         "duration_s": res.repair_s,
                         "impact_min": res.affected_weight * res.repair_s / (60.0 * c_count),
-                        "weight": float(smp.weight[i]),
+                        "weight": float(weights[j]),
                     }
                 )
     return pl.DataFrame(records, schema=EVENT_COLUMNS, orient="row")

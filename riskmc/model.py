@@ -44,7 +44,7 @@ class ConstantDist:
 
 @dataclass(frozen=True)
 class FrozenScipyDist:
-    """A scipy.stats distribution with fixed parameters (one row of a resolved table)."""
+    """A scipy.stats distribution with fixed parameters (a value drawn once per window, fixed)."""
 
     name: str
     params: tuple[tuple[str, float], ...]
@@ -140,7 +140,7 @@ class CellRandomness(Protocol):
     order in which a simulator asks for them (common random numbers).
 
     * ``publication_times()`` yields P_1 < P_2 < ... (generation g published at P_g).
-    * ``wake_offset(k)`` is U_k, enactor k's first wake, in [0, poll).
+    * ``wake_offset(k)`` is U_k, enactor k's first wake, in (0, poll).
     * ``run_draws(k, n)`` is (degraded, durations) for the n-th run (0-based, counting every
       run enactor k starts, abandoned or not): whether that run is degraded, and the
       durations D_1..D_E of its writes (retries and backoff included, drawn with the

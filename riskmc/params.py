@@ -1,6 +1,6 @@
 """Per region-window parameters: a configuration's sampled numbers, drawn for given trials.
 
-docs/model.md ("Sampled parameters"): every number of a configuration may be a distribution
+docs/model.md section 5: every number of a configuration may be a distribution
 table drawn once per region-window and shared by its cells.  A draw is the table's quantile
 function at an addressed uniform, (seed; trial, PARAMS, key id): the value a key takes in
 trial i depends on the seed, i and the key only, so any set of trials, in any chunk, thread
@@ -43,11 +43,13 @@ FLOAT_KEYS = {
     "region.shock.prob": "shock_prob",
     "region.shock.degraded_prob": "shock_degraded_prob",
 }
-#: Sampled integer keys, and the largest value the engine's address layout allows.
+#: Sampled integer keys, and the largest value the engine's address layout allows (the
+#: configuration's ranges already hold them there; G beyond every generation a window can
+#: publish behaves as that many, so it is clamped rather than refused).
 INT_KEYS = {
     "enactors.count": ("enactors", K.MAX_ENACTORS - 1),
     "endpoints.count": ("endpoints", K.MAX_ENDPOINTS - 1),
-    "cleanup.keep_generations": ("keep_generations", 2**62),
+    "cleanup.keep_generations": ("keep_generations", None),
     "region.cells": ("cells", K.MAX_CELLS - 1),
 }
 #: The engine's code of each distribution drawn at every use.
@@ -297,6 +299,9 @@ def sample_windows(
     if isinstance(trials, int):
         trials = np.arange(trials, dtype=np.int64)
     trials = np.asarray(trials, dtype=np.int64)
+    if trials.size and (trials.min() < 0 or trials.max() >= K.MAX_TRIALS):
+        # a larger index would share its random numbers with another trial's (the layout)
+        raise ValueError(f"trial indices must lie in [0, 2^32), got up to {int(trials.max()):,}")
     draw = _Drawer(seed, trials)
     values = config.values
     kw: dict[str, Any] = {}
@@ -310,7 +315,9 @@ def sample_windows(
     kw["window_h"] = np.maximum(kw["window_h"], 1e-12)
     for key, (name, top) in INT_KEYS.items():
         x = np.rint(draw.value(values[key], key))
-        if np.any(x > top):
+        if top is None:
+            x = np.minimum(x, K.MAX_GENERATIONS)
+        elif np.any(x > top):
             raise ConfigError(key, f"takes the value {int(x.max()):,}, above the engine's limit of {top:,}")
         kw[name] = x.astype(np.int64)
     kw["planner"] = draw.use(values["planner.interval"], "planner.interval")

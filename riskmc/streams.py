@@ -26,7 +26,7 @@ class Purpose(IntEnum):
     """What an estimation stream is for (the second element of its address)."""
 
     REGION = 8  # years and bootstraps of the region and year estimates (sub: what)
-    PILOT = 9  # the seed of a pilot run (rare-event proposal), independent of the main trials
+    PILOT = 9  # the seed of the estimator plan's pilot run, independent of the main trials
     OUTER = 100  # the outer design of nested uncertainty (riskmc.outer)
 
 

@@ -694,6 +694,9 @@ def test_help_defaults_are_the_librarys() -> None:
     assert options.DEFAULT_MIN_HITS == rule.DEFAULT_MIN_HITS
     assert options.DEFAULT_MAX_SECONDS == rule.DEFAULT_MAX_SECONDS
     assert options.DEFAULT_MAX_TRIALS == rule.DEFAULT_MAX_TRIALS
+    from riskmc.engine import kernel
+
+    assert options.MAX_TRIALS == kernel.MAX_TRIALS
     assert cli_cal.DEFAULT_POINTS == cal.DEFAULT_POINTS
     assert [e.value for e in options.Estimator] == list(plan.ESTIMATORS)
 

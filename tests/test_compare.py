@@ -663,6 +663,20 @@ def test_weighted_comparison_agrees_with_the_naive_one() -> None:
     assert weighted[0]["risk_ratio"] == 1.0 and weighted[0]["risk_ratio_method"] == "reference"
 
 
+def test_scenarios_without_events_are_only_bounded() -> None:
+    """A comparison where neither scenario saw an event: the paired difference of zeros is
+    no evidence that the impact saved is 0, and a baseline without events leaves the risk
+    ratio undefined but bounded below, not NaN throughout (estimator review)."""
+    quiet = stress_config(["region.cells=2", "degraded.prob=0", "cleanup.keep_generations=100000"])
+    for plan in (naive_plan(), estimators.Plan("is", q=0.05, defensive=0.25)):
+        base, other = compare(quiet, ["recheck"], trials=300, seed=3, plan=plan)
+        assert base["events"] == other["events"] == 0
+        assert other["impact_reduction_min_lo"] < 0 < other["impact_reduction_min_hi"], plan.label
+        assert "without events" in other["impact_reduction_min_method"]
+        assert math.isnan(other["risk_ratio"]) and math.isinf(other["risk_ratio_hi"])
+        assert other["risk_ratio_lo"] == 0.0  # the scenario's interval starts at 0
+
+
 def test_weighted_risk_ratio_edges() -> None:
     rng = np.random.default_rng(3)
     y = rng.exponential(size=500) * (rng.random(500) < 0.2)

@@ -191,8 +191,15 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         "true or false",
     ),
     # impossible values
-    ({"trials": 0}, "trials", ">= 1"),
-    ({"seed": -1}, "seed", ">= 0"),
+    ({"trials": 0}, "trials", "in [1, 2^32)"),
+    ({"trials": 2**32}, "trials", "in [1, 2^32)"),
+    ({"seed": -1}, "seed", "in [0, 2^64)"),
+    ({"seed": 2**64 + 5}, "seed", "in [0, 2^64)"),
+    # the engine's address layout (docs/model.md section 7), before anything runs
+    ({"enactors": {"count": 300}}, "enactors.count", "in [1, 255]"),
+    ({"endpoints": {"count": 70000}}, "endpoints.count", "in [1, 65535]"),
+    ({"region": {"cells": 5000}}, "region.cells", "in [1, 4095]"),
+    ({"enactors": {"count": {"dist": "poisson", "mu": 3, "loc": 1}}}, "enactors.count", "in [1, 255]"),
     ({"window": {"hours": 0}}, "window.hours", "> 0"),
     ({"window": {"hours": math.inf}}, "window.hours", "finite"),
     ({"write": {"fail_prob": 1.0}}, "write.fail_prob", "[0, 1)"),
@@ -202,8 +209,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"region": {"shock": {"prob": 2}}}, "region.shock.prob", "[0, 1]"),
     ({"write": {"backoff_base": -1}}, "write.backoff_base", ">= 0"),
     ({"enactors": {"poll_interval": -5}}, "enactors.poll_interval", "> 0"),
-    ({"enactors": {"count": 0}}, "enactors.count", ">= 1"),
-    ({"region": {"cells": 0}}, "region.cells", ">= 1"),
+    ({"enactors": {"count": 0}}, "enactors.count", "in [1, 255]"),
+    ({"region": {"cells": 0}}, "region.cells", "in [1, 4095]"),
     ({"cleanup": {"keep_generations": -1}}, "cleanup.keep_generations", ">= 0"),
     ({"planner": {"interval": 0}}, "planner.interval", "> 0"),
     ({"write": {"latency": -0.1}}, "write.latency", ">= 0"),
@@ -340,7 +347,7 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
     ("key", "table"),
     [
         ("enactors.count", {"dist": "randint", "low": 1, "high": 4}),
-        ("enactors.count", {"dist": "poisson", "mu": 3, "loc": 1}),
+        ("enactors.count", {"dist": "binom", "n": 6, "p": 0.5, "loc": 1}),
         ("cleanup.keep_generations", {"dist": "poisson", "mu": 3}),
         (
             "region.cells",

@@ -255,11 +255,12 @@ def test_a_state_can_be_stopped_copied_and_resumed_exactly() -> None:
         first = state.advance().result()
         again = saved.advance(until=whole.observed_s * 0.75).advance().result()
         assert first == whole == again, i
+        assert state.advance().advance(until=1.0).result() == whole, i  # a finished cell stays as it is
 
 
 def test_layout_limits_are_checked() -> None:
     config = stress_config(["write.fail_prob=0.9999999", "degraded.prob=0"])
-    with pytest.raises(engine.EngineError, match="65,536 or more attempts"):
+    with pytest.raises(engine.EngineError, match="more than 65,536 attempts"):
         engine.simulate(sample_windows(config, 1, 5).batch(1))
     with pytest.raises(ConfigError, match=r"enactors\.count"):
         sample_windows(stress_config(["enactors.count=300"]), 1, 5)

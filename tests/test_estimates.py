@@ -462,6 +462,17 @@ def test_bounded_mean_without_hits_is_the_zero_hit_bound(n: int) -> None:
     assert wide.confidence_interval.high == pytest.approx(8.0 * zero_hit_bound(n, 0.025), rel=1e-12)
 
 
+def test_every_window_a_hit_is_not_known_exactly() -> None:
+    """All hits: Wilson's interval (its lower end below 1), not [1, 1] (estimator review)."""
+    e = bounded_mean(WeightedMoments.of(np.ones(200)), "naive")
+    w = proportion(200, 200)
+    assert e.estimate == 1.0 and e.confidence_interval.high == 1.0
+    assert e.confidence_interval.low == pytest.approx(w.confidence_interval.low, rel=1e-9)
+    assert e.confidence_interval.low < 0.99
+    share = bounded_ratio(np.ones(30), np.ones(30), "x").confidence_interval
+    assert share.high == 1.0 and share.low == pytest.approx(proportion(30, 30).confidence_interval.low)
+
+
 def test_bounded_mean_separate_z() -> None:
     y = np.r_[np.ones(4), np.zeros(96)]
     z_lo, z_hi = z_upper(0.05), z_upper(0.001)

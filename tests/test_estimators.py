@@ -360,6 +360,16 @@ def test_no_event_gives_finite_and_possible_bounds() -> None:
     assert table.height == 1 and table["p_exceed_hi"][0] == v["p_region_year"].confidence_interval.high
 
 
+def test_a_weighted_sample_without_any_event_has_every_stratum_unseen() -> None:
+    """No event at all under the proposal: both strata are unobserved (the row and the
+    comparisons say so), the zero-hit bound covering them at once."""
+    config = stress_config(["window.hours=0.01", "degraded.prob=1e-4", "cleanup.keep_generations=100000"])
+    run = _run(config, Plan("is", q=0.05, defensive=0.25), 300, 2)
+    assert run.events == 0 and run.estimates.unseen == ["no_degraded", "degraded"]
+    assert run.row()["unobserved_strata"] == "no_degraded,degraded"
+    assert run.estimates.values["p_cell_window"].confidence_interval.high > 0
+
+
 def test_a_blast_radius_never_seen_is_not_known_to_be_one_cell() -> None:
     """Issue 11: cells_per_event_window was [1, 1] when no event window had two cells hit.
     Now 1 + (max C - 1) x the share of extra cells, whose zero-hit bound is Clopper-Pearson's

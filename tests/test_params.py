@@ -116,3 +116,16 @@ def test_a_nested_table_that_leaves_its_domain_is_named() -> None:
             ['write.latency={dist="lognorm", s={dist="norm", loc=0.1, scale=1}, scale=0.1}']
         )
         sample_windows(config, 1, 2000)
+
+
+def test_the_address_layout_bounds_trials_and_clamps_no_clean_up() -> None:
+    """A trial index of 2^32 would share random numbers with trial 0 (docs/model.md section
+    7): refused.  G beyond every generation a window can publish is "never clean up",
+    clamped to that count (the same simulation), not refused."""
+    config = stress_config([])
+    with pytest.raises(ValueError, match=r"\[0, 2\^32\)"):
+        sample_windows(config, 1, np.array([0, 2**32]))
+    never = sample_windows(stress_config([f"cleanup.keep_generations={2**63 - 1}"]), 1, 20)
+    assert never.keep_generations.max() == engine.kernel.MAX_GENERATIONS
+    out = engine.simulate(never.batch(1))
+    assert not out[:, engine.kernel.W_EVENTS].any()

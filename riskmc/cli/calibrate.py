@@ -98,10 +98,12 @@ def calibrate(
     fmt: FormatOption = TableFormat.both,
     quiet: QuietOption = False,
 ) -> None:
-    """Find the value of one parameter at which the expected events over an exposure equal
-    the observed count, with a 95% interval (exact Poisson for the count, widened by the
-    Monte Carlo error of the curve).  A count that no value in the grid can reproduce (the
-    curve's floor is above it, or its top below) is refused, with the floor or the top."""
+    """Calibrate one parameter so that the expected events over an exposure equal a count.
+
+    The value at which the expected events over the exposure equal the observed count, with
+    a 95% interval (exact Poisson for the count, widened by the Monte Carlo error of the
+    curve).  A count that no value in the grid can reproduce (the curve's floor is above
+    it, or its top below) is refused, with the floor or the top."""
     from riskmc import calibrate as cal
     from riskmc import estimators
 

@@ -26,6 +26,7 @@ from riskmc.cli.options import (
     TrialsOption,
     default_threads,
     mitigation_names,
+    out_help,
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_number, print_table, with_ci
@@ -43,15 +44,7 @@ ScenarioOption = Annotated[
     ),
 ]
 CompareOutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        metavar="PATH",
-        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
-        "given with a trailing /) gets <scenario name>_compare.* inside. "
-        "(default: results/<scenario name>_compare)",
-        show_default=False,
-    ),
+    str | None, typer.Option("--out", metavar="PATH", help=out_help("_compare"), show_default=False)
 ]
 
 
@@ -94,7 +87,9 @@ def compare(
     start = time.perf_counter()
     plan = estimators.resolve(scenario_list[0][1], s, estimator.value, defensive=defensive, threads=n_threads)
     with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
-        rows = cmp.compare(cfg, names, trials=n, seed=s, plan=plan, threads=n_threads, progress=progress)
+        rows = cmp.compare(
+            cfg, names, trials=n, seed=s, plan=plan, threads=n_threads, progress=progress, built=scenario_list
+        )
     elapsed = time.perf_counter() - start
     written = save_table(rows, base, fmt.formats)
     if not quiet:
@@ -138,5 +133,5 @@ def print_compare_summary(
     if unseen:
         print(
             "note: a stratum of events with no hit in a scenario is only bounded; its bound is in the "
-            "totals' upper ends (docs/model.md, 'Estimators')"
+            "totals' upper ends (docs/model.md section 8)"
         )

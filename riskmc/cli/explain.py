@@ -9,12 +9,25 @@ import typer
 
 from riskmc.cli.core import CliError, app
 from riskmc.cli.files import load_scenario
-from riskmc.cli.options import ConfigArgument, MitigationOption, SeedOption, SetOption, mitigation_names
+from riskmc.cli.options import (
+    MAX_TRIALS,
+    ConfigArgument,
+    MitigationOption,
+    SeedOption,
+    SetOption,
+    mitigation_names,
+)
 from riskmc.errors import ConfigError
 
 TrialOption = Annotated[
     int | None,
-    typer.Option("--trial", min=0, metavar="I", help="Trial to show (default: the first with an event)."),
+    typer.Option(
+        "--trial",
+        min=0,
+        max=MAX_TRIALS - 1,
+        metavar="I",
+        help="Trial to show (default: the first with an event).",
+    ),
 ]
 CellOption = Annotated[
     int | None,
@@ -22,7 +35,9 @@ CellOption = Annotated[
 ]
 SearchOption = Annotated[
     int,
-    typer.Option("--search-trials", min=1, metavar="N", help="Trials to search for an event."),
+    typer.Option(
+        "--search-trials", min=1, max=MAX_TRIALS, metavar="N", help="Trials to search for an event."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the timeline as JSON for tools.")]
 

@@ -19,9 +19,11 @@ __all__ = [
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_MAX_TRIALS",
     "DEFAULT_MIN_HITS",
+    "MAX_TRIALS",
     "Estimator",
     "TableFormat",
     "default_threads",
+    "out_help",
 ]
 
 # The library's defaults, repeated here so that --help needs no import of the simulation
@@ -32,6 +34,8 @@ DEFAULT_DEFENSIVE = 0.25  # riskmc.estimators.plan
 DEFAULT_MIN_HITS = 10  # riskmc.estimators.rule
 DEFAULT_MAX_SECONDS = 600.0  # riskmc.estimators.rule
 DEFAULT_MAX_TRIALS = 10_000_000  # riskmc.estimators.rule
+#: Trials the engine's address layout holds (docs/model.md section 7; riskmc.engine.kernel).
+MAX_TRIALS = 2**32
 
 
 def default_threads() -> int:
@@ -52,7 +56,7 @@ class TableFormat(StrEnum):
 
 
 class Estimator(StrEnum):
-    """``--estimator``: how the windows are sampled (docs/model.md, "Estimators")."""
+    """``--estimator``: how the windows are sampled (docs/model.md section 8)."""
 
     auto = "auto"
     naive = "naive"
@@ -83,7 +87,7 @@ def _share(value: float) -> float:
 ConfigArgument = Annotated[
     Path,
     typer.Argument(
-        metavar="CONFIG", help="Scenario file (TOML, see docs/model.md, 'Configuration').", show_default=False
+        metavar="CONFIG", help="Scenario file (TOML, keys in docs/model.md section 6).", show_default=False
     ),
 ]
 TrialsOption = Annotated[
@@ -91,6 +95,7 @@ TrialsOption = Annotated[
     typer.Option(
         "--trials",
         min=1,
+        max=MAX_TRIALS,
         metavar="N",
         help="Trials (region-windows) to simulate (default: the config's trials).",
     ),
@@ -98,7 +103,11 @@ TrialsOption = Annotated[
 SeedOption = Annotated[
     int | None,
     typer.Option(
-        "--seed", min=0, metavar="S", help="Root seed of all random numbers (default: the config's seed)."
+        "--seed",
+        min=0,
+        max=2**64 - 1,
+        metavar="S",
+        help="Root seed of all random numbers (default: the config's seed).",
     ),
 ]
 SetOption = Annotated[
@@ -110,16 +119,18 @@ SetOption = Annotated[
         help="Override a config key, e.g. --set write.fail_prob=0.02 (VALUE is TOML); repeatable.",
     ),
 ]
-OutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        metavar="PATH",
-        help="Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or "
-        "given with a trailing /) gets <scenario name>.* inside. (default: results/<scenario name>)",
-        show_default=False,
-    ),
-]
+
+
+def out_help(suffix: str = "") -> str:
+    """``--out``'s help for a command whose default file is results/<scenario name><suffix>."""
+    return (
+        "Result file path; its suffix is replaced by .csv/.parquet. A directory (existing, or given "
+        f"with a trailing /) gets <scenario name>{suffix}.* inside. "
+        f"(default: results/<scenario name>{suffix})"
+    )
+
+
+OutOption = Annotated[str | None, typer.Option("--out", metavar="PATH", help=out_help(), show_default=False)]
 FormatOption = Annotated[
     TableFormat,
     typer.Option("--format", case_sensitive=False, help="Result file format(s) to write."),
@@ -184,6 +195,7 @@ MaxTrialsOption = Annotated[
     typer.Option(
         "--max-trials",
         min=1,
+        max=MAX_TRIALS,
         metavar="N",
         help=f"With --target-rel-err: stop after N trials. (default: {DEFAULT_MAX_TRIALS:,})",
         show_default=False,

@@ -22,7 +22,7 @@ def _stderr_is_terminal() -> bool:
 def trial_progress(
     total: int, description: str, unit: str = "trials"
 ) -> Iterator[Callable[[int], None] | None]:
-    """A progress callback (units done, e.g. the trials of a chunk) drawing a bar on stderr,
+    """A progress callback (units done, e.g. the trials of a block) drawing a bar on stderr,
     or None.
 
     The bar (done / total ``unit``, elapsed, ETA) is shown only when stderr is a terminal;

@@ -15,12 +15,12 @@ from riskmc.cli.options import (
     Estimator,
     EstimatorOption,
     FormatOption,
-    OutOption,
     QuietOption,
     SeedOption,
     SetOption,
     TableFormat,
     TrialsOption,
+    out_help,
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_number
@@ -42,6 +42,11 @@ BaseSamplesOption = Annotated[
 ]
 
 
+SensitivityOutOption = Annotated[
+    str | None, typer.Option("--out", metavar="PATH", help=out_help("_sensitivity"), show_default=False)
+]
+
+
 @app.command()
 def sensitivity(
     config: ConfigArgument,
@@ -52,7 +57,7 @@ def sensitivity(
     overrides: SetOption = None,
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
-    out: OutOption = None,
+    out: SensitivityOutOption = None,
     fmt: FormatOption = TableFormat.both,
     quiet: QuietOption = False,
 ) -> None:

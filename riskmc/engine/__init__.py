@@ -1,7 +1,7 @@
 """The engine: every cell of a batch of region-windows through the compiled kernel.
 
-The numba code is in :mod:`riskmc.engine.kernel` (docs/model.md, "Engine" and "Random
-numbers").  This module is its Python face:
+The numba code is in :mod:`riskmc.engine.kernel` (docs/model.md
+section 7).  This module is its Python face:
 
 * :func:`seed_key`: the Philox key of a seed (0 <= seed < 2^64).
 * :class:`Batch`: the kernel's inputs for a set of region-windows (``riskmc.params`` builds it).
@@ -53,7 +53,7 @@ WINDOW_COLUMNS = (
 )
 
 _ERRORS = {
-    K.E_ATTEMPTS: "a write needed 65,536 or more attempts, beyond the engine's address layout "
+    K.E_ATTEMPTS: "a write needed more than 65,536 attempts, beyond the engine's address layout "
     "(write.fail_prob or degraded.fail_prob too close to 1)",
     K.E_GENERATIONS: f"a window published {K.MAX_GENERATIONS:,} plan generations (planner.interval too "
     "short for window.hours)",

@@ -1,4 +1,4 @@
-"""The compiled engine: numba code only (docs/model.md, sections "Engine" and "Random numbers").
+"""The compiled engine: numba code only (docs/model.md section 7).
 
 Everything numba compiles lives in this one module, because numba caches compiled code per
 source file and does not notice when a function imported from another file changes.  Read it
@@ -21,7 +21,7 @@ in this order:
    multiplications, divisions and square roots only (no libm, no fused multiply-add, no
    fast-math), so that every machine of a cluster computes the same bits.
 3. **Distributions** drawn at every use (planner interval, write latency, repair duration),
-   by kind code (:data:`DIST_KINDS`).
+   by kind code (the ``D_*`` constants; :data:`riskmc.params.KIND_CODES` names them).
 4. **One cell-window**: :func:`advance_cell`, the event loop of docs/model.md section 2 and
    the mitigations of section 3, in the same order as the reference simulator
    (``riskmc.reference``): occurrences ordered by (time, phase, enactor), phase 0 a write
@@ -487,18 +487,6 @@ D_PARETO = 6  # b, loc, scale
 D_UNIFORM = 7  # loc, scale
 D_LOGUNIFORM = 8  # a, b, loc, scale
 D_EMPIRICAL = 9  # none: resampling of the key's observed values
-DIST_KINDS = {
-    "constant": (D_CONSTANT, ("value",)),
-    "expon": (D_EXPON, ("loc", "scale")),
-    "lognorm": (D_LOGNORM, ("s", "loc", "scale")),
-    "gamma": (D_GAMMA, ("a", "loc", "scale")),
-    "weibull_min": (D_WEIBULL_MIN, ("c", "loc", "scale")),
-    "lomax": (D_LOMAX, ("c", "loc", "scale")),
-    "pareto": (D_PARETO, ("b", "loc", "scale")),
-    "uniform": (D_UNIFORM, ("loc", "scale")),
-    "loguniform": (D_LOGUNIFORM, ("a", "b", "loc", "scale")),
-    "empirical": (D_EMPIRICAL, ()),
-}
 
 
 @njit(**_JIT)
@@ -770,6 +758,8 @@ def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w
                 d2, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr)
                 if na < 0:
                     error = E_ATTEMPTS
+                elif d2 != d2:
+                    error = E_CONTINUATION
                 out[j] = d2
     return error
 
@@ -823,6 +813,8 @@ def advance_cell(
     """Run one cell-window from its state until its event, the end of its window, or the
     first occurrence later than ``t_stop`` (then the state can be copied and resumed).
     Returns the publication-time buffer (a larger copy when it had to grow)."""
+    if si[SI_EVENT] != 0 or si[SI_ERROR] != 0:  # finished: nothing more may happen to it
+        return pub
     T = fp[F_T]
     poll = fp[F_POLL]
     r0 = fp[F_R0]
@@ -863,6 +855,8 @@ def advance_cell(
     abandoned = si[SI_ABANDONED]
     status = si[SI_EVENT]
     error = si[SI_ERROR]
+    if next_pub != next_pub:  # generation 1's interval: a sampler out of continuation blocks
+        error = E_CONTINUATION
     t_end = T
 
     b = 0
@@ -1037,6 +1031,9 @@ def advance_cell(
                         pub = grown
                     pub[newest] = newest_pub
                     next_pub = newest_pub + _interval(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner)
+                    if next_pub != next_pub:  # a sampler out of continuation blocks
+                        error = E_CONTINUATION
+                        break
                 if error != 0:
                     break
                 g = newest

@@ -1,4 +1,4 @@
-"""The estimators: one interface that every command uses (docs/model.md, "Estimators").
+"""The estimators: one interface that every command uses (docs/model.md section 8).
 
 * :func:`resolve` turns an estimator name (``auto``, ``naive``, ``is``) into a :class:`Plan`,
   once, on the base configuration; scenarios, sweep points and grid values then share it

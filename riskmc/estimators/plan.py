@@ -1,5 +1,5 @@
 """How the windows are sampled: from the model (``naive``), or from a defensive mixture that
-tilts degraded runs (``is``) -- docs/model.md, "Estimators".
+tilts degraded runs (``is``) -- docs/model.md section 8.
 
 **The proposal.**  At realistic parameters the race mostly needs a *degraded* run, and
 degraded runs are rare (``degraded.prob`` per run).  Under ``is`` a region-window is drawn

@@ -68,7 +68,7 @@ REGION_ESTIMATES = (
     "impact_per_year_cvar99_min",
     "cells_per_event_window",
 )
-#: The strata of the events (docs/model.md, "Estimators").
+#: The strata of the events (docs/model.md section 8).
 STRATA = ("no_degraded", "degraded")
 
 #: Event windows up to which impact_given_event_min gets a BCa bootstrap interval.
@@ -157,10 +157,10 @@ def _stratum_bound(
     """Upper bound (missing with ``tail``) of a stratum without any hit: the zero-hit bound of
     values at most ``top`` (the mixture undersamples by at most alpha), for ``degraded`` also
     the degraded-run exposure ``exposure``."""
-    bound = est.zero_hit_bound(n, tail, top / sampling.alpha)
-    if stratum == "degraded":
-        bound = min(bound, _mean_upper(exposure, tail))
-    return bound
+    if stratum != "degraded":
+        return est.zero_hit_bound(n, tail, top / sampling.alpha)
+    # the smaller of two bounds misses when either does: each at half the tail
+    return min(est.zero_hit_bound(n, tail / 2.0, top / sampling.alpha), _mean_upper(exposure, tail / 2.0))
 
 
 def _with_unseen(
@@ -177,8 +177,10 @@ def _with_unseen(
     label = sampling.label
     weighted_top = top / sampling.alpha
     if m.hits == 0 or not unseen:
+        # no hit at all: the zero-hit bound of every window bounds every stratum at once (and
+        # they are all unseen); a plain sample, or every stratum seen: nothing to add
         e = est.bounded_mean(m, label, weighted_top)
-        return _capped(e, cap), [], 0.0
+        return _capped(e, cap), unseen, e.confidence_interval.high if unseen else 0.0
     tail = (1.0 - est.CONFIDENCE) / 2.0 / (1 + len(unseen))
     e = est.bounded_mean(m, label, weighted_top, z_hi=est.z_upper(tail))
     bound = sum(_stratum_bound(s, m.n, tail, sampling, top, exposure) for s in unseen)
@@ -421,38 +423,45 @@ def estimate(
     )
     p_year = _year_probability(p_rw, n_w)
 
-    # impact: an unseen event costs at most R / 60 (R independent of the window)
+    # impact: an unseen event costs at most R / 60 (R independent of the window); where an
+    # unseen bound is added to an upper end, that end misses with the Bonferroni share
     unseen_impact_year = n_w * repair_max / 60.0 * cell_bound
+    upper_tail = (1.0 - est.CONFIDENCE) / 2.0 / (1 + len(unseen))
     if not has.any():
         # a window's impact is at most sum over its cells of 1{event} R / (60 C): in mean,
         # p_cell_window x E[R] / 60 (R independent of the window's events)
-        hi = min(n_w * p_cell.confidence_interval.high * repair_max / 60.0, MINUTES_PER_YEAR)
-        impact_year = Estimate(
-            0.0,
-            ConfidenceInterval(0.0, hi),
-            f"{label}: no event; bound n_w x p_cell_window_hi x E[R] / 60 "
-            "(a cell's event costs at most R / 60 / C)",
+        impact_year = _capped(
+            Estimate(
+                0.0,
+                ConfidenceInterval(0.0, n_w * p_cell.confidence_interval.high * repair_max / 60.0),
+                f"{label}: no event; bound n_w x p_cell_window_hi x E[R] / 60 "
+                "(a cell's event costs at most R / 60 / C)",
+            ),
+            MINUTES_PER_YEAR,
         )
+        hi = impact_year.confidence_interval.high
         given = _nan(f"n/a: no event in {n} region-windows")
         cells = _nan(f"n/a: no event in {n} region-windows")
-        cvar_hi = min(hi / (1.0 - 0.99), MINUTES_PER_YEAR)
+        cvar_hi = hi / (1.0 - 0.99)
         markov = f"{label}: no event; Markov bound E[annual impact] / 0.01 from impact_per_year_min_hi"
         p99 = Estimate(
             0.0, ConfidenceInterval(0.0, 0.0 if p_year.confidence_interval.high <= 0.01 else cvar_hi), markov
         )
         cvar = Estimate(0.0, ConfidenceInterval(0.0, cvar_hi), markov)
+        p99, cvar = _capped(p99, MINUTES_PER_YEAR), _capped(cvar, MINUTES_PER_YEAR)
         year = None
     else:
         impact_w = WeightedMoments.of(w * sample.impact_min)
         se = impact_w.standard_error * math.sqrt(n / (n - 1)) if n > 1 else math.inf
         q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, max(n - 1, 1)))
+        q_hi = float(scipy.stats.t.isf(upper_tail, max(n - 1, 1)))
         mean_imp = impact_w.mean
         impact_year = _capped(
             _clip0(
                 Estimate(
                     mean_imp * n_w,
                     ConfidenceInterval(
-                        (mean_imp - q * se) * n_w, (mean_imp + q * se) * n_w + unseen_impact_year
+                        (mean_imp - q * se) * n_w, (mean_imp + q_hi * se) * n_w + unseen_impact_year
                     ),
                     f"{label}: t on the mean impact per region-window x n_w"
                     + ("; + the unobserved stratum's bound x E[R] / 60" if unseen else ""),
@@ -475,6 +484,7 @@ def estimate(
             thresholds=thresholds,
             n_resamples=n_resamples,
             label=label,
+            upper_tail=upper_tail,
         )
         p99, cvar = year.p99, year.cvar99
         if unseen:  # CVaR is subadditive, VaR <= CVaR; the unseen part's CVaR <= its mean / 0.01

@@ -6,7 +6,7 @@ block order, and -- with a target -- checks after every block whether the interv
 precise enough: half-width / estimate <= target with at least ``min_hits`` effective hits.
 The interval the rule checks is the reported one, unobserved strata's bounds included, so
 the rule cannot stop while a mechanism the sample has not seen could still be large against
-the estimate (docs/model.md, "Estimators").  Before each block it checks the clock: the
+the estimate (docs/model.md section 8).  Before each block it checks the clock: the
 run never starts a block it expects to end past ``max_seconds`` (the expectation is the
 slowest block so far, plus the time the final estimates may take, timed on this machine:
 :func:`~riskmc.estimators.year.estimation_reserve_s`), so the limit holds to within one
@@ -129,8 +129,8 @@ def run(
     else:
         limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
         max_seconds = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
-    if limit < 1:
-        raise ValueError("the trials must be >= 1")
+    if not 1 <= limit <= 2**32:
+        raise ValueError("the trials must be in [1, 2^32] (the engine's address layout)")
     parts: list[WindowSample] = []
     stats = CellStats()
     n = 0

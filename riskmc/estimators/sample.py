@@ -28,7 +28,7 @@ class WindowSample:
     """Per region-window values of a simulated sample (arrays over windows, in trial order).
 
     ``events`` counts the cells with an event, ``events_nodeg`` those among them in which no
-    degraded run had started (the two strata of docs/model.md, "Estimators");
+    degraded run had started (the two strata of docs/model.md section 8);
     ``impact_min`` sums w R / (60 C) over the window's events; ``mean_plan_age_s`` is the
     mean over its cells; ``observed_h`` the sum over its cells of t_end; ``p_model`` the
     model's per-run degraded probability in the window (the shock's when shocked).

@@ -218,9 +218,12 @@ def year_summary(
     thresholds: Sequence[float] | None = None,
     n_resamples: int = YEAR_RESAMPLES,
     label: str = "",
+    upper_tail: float = 0.025,
 ) -> YearSummary:
     """The tail and exceedance of the annual impact from the m event windows of an n-window
-    sample (their weights and impacts); the no-event case is the caller's."""
+    sample (their weights and impacts); the no-event case is the caller's.  The upper ends
+    are the bootstrap's 1 - ``upper_tail`` quantiles (less than 2.5% when the caller adds
+    the bound of what the sample did not see)."""
     weights = np.asarray(weights, dtype=float)
     impacts = np.asarray(impacts, dtype=float)
     m = weights.size
@@ -242,7 +245,7 @@ def year_summary(
         y = sub.years(boot_years, rng)
         boot[b] = np.concatenate([tail(y), exceed(y, thr)])
     lo = np.minimum(np.quantile(boot, 0.025, axis=0), point)
-    hi = np.maximum(np.quantile(boot, 0.975, axis=0), point)
+    hi = np.maximum(np.quantile(boot, 1.0 - upper_tail, axis=0), point)
     sd = boot.std(axis=0, ddof=1)
     method = (
         f"{label + '; ' if label else ''}compound year model, {n_years} simulated years; percentile "
