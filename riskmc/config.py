@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,31 @@ __all__ = [
 ]
 
 Value = float | int | DistSpec
+
+#: Smallest non-zero magnitude of a number: below it floating point loses its precision
+#: (subnormals), and likelihood ratios built from it underflow.
+MIN_MAGNITUDE = 1e-300
+#: Largest value of each time-like key, and its unit: beyond them sums of times overflow and
+#: nothing physical is described.  For a distribution, its 1 - 1e-6 quantile (MAX_QUANTILE).
+MAX_VALUES: dict[str, tuple[float, str]] = {
+    "window.hours": (876_600.0, "hours (100 years)"),
+    "enactors.poll_interval": (1e9, "seconds (about 32 years)"),
+    "write.backoff_base": (1e9, "seconds (about 32 years)"),
+    "write.backoff_cap": (1e9, "seconds (about 32 years)"),
+    "planner.interval": (1e9, "seconds (about 32 years)"),
+    "write.latency": (1e9, "seconds (about 32 years)"),
+    "repair.duration": (1e9, "seconds (about 32 years)"),
+    "mitigations.cleanup_min_age.age": (1e9, "seconds (about 32 years)"),
+    "mitigations.deadline.seconds": (1e9, "seconds (about 32 years)"),
+    "mitigations.lease.seconds": (1e9, "seconds (about 32 years)"),
+    "mitigations.empty_guard.repair": (1e9, "seconds (about 32 years)"),
+}
+MAX_QUANTILE = 1.0 - 1e-6
+#: Largest scenario file read (bytes); empirical samples belong in a file of their own.
+MAX_CONFIG_BYTES = 16 * 2**20
+#: Longest scenario name (bytes): it names result files, with suffixes such as
+#: "_calibration_curve.parquet" and a temporary file's extra characters.
+MAX_NAME_BYTES = 160
 
 
 @dataclass(frozen=True)
@@ -311,8 +337,27 @@ def _got(v: object) -> str:
 def _check_plain(key: str, v: float, spec: KeySpec, rng: Range | None) -> None:
     if not math.isfinite(float(v)):
         raise ConfigError(key, f"must be a finite number, got {v}")
+    if 0 < abs(float(v)) < MIN_MAGNITUDE:
+        raise ConfigError(key, f"must be 0 or at least {MIN_MAGNITUDE:g} in magnitude, got {v}")
+    top = MAX_VALUES.get(key)
+    if top is not None and float(v) > top[0]:
+        raise ConfigError(key, f"must be at most {top[0]:g} {top[1]}, got {v} ({spec.doc})")
     if rng is not None and not rng.contains(float(v)):
         raise ConfigError(key, f"must be {rng.text()}, got {v} ({spec.doc})")
+
+
+def _check_upper_quantile(key: str, dist: DistSpec) -> None:
+    """A time-like key's distribution must keep its 1 - 1e-6 quantile within MAX_VALUES."""
+    top = MAX_VALUES.get(key)
+    if top is None:
+        return
+    q = dist.upper_quantile(MAX_QUANTILE)
+    if not q <= top[0]:
+        raise ConfigError(
+            key,
+            f"{dist.describe()} has its {MAX_QUANTILE:.6f} quantile at {q:g}; it must be at most "
+            f"{top[0]:g} {top[1]}",
+        )
 
 
 def _check_support(key: str, dist: DistSpec, spec: KeySpec) -> None:
@@ -356,6 +401,7 @@ def _value(key: str, v: object, spec: KeySpec, base_dir: str | None = None) -> V
                 f"a count needs an integer-valued (discrete) distribution such as randint or poisson; {why}",
             )
         _check_support(key, dist, spec)
+        _check_upper_quantile(key, dist)
         if (
             spec.const_range is not None
             and dist.samples is not None
@@ -395,9 +441,11 @@ def _weights(v: object, count: Value) -> tuple[float, ...]:
             raise ConfigError(key, f"entry {i + 1} must be a plain number, got {_got(w)}")
         if not math.isfinite(w) or w < 0:
             raise ConfigError(key, f"entry {i + 1} must be a finite number >= 0, got {w}")
-    total = math.fsum(v)
-    if total <= 0:
+    top = max(v, default=0)
+    if top <= 0:
         raise ConfigError(key, "weights must have a positive sum")
+    v = [w / top for w in v]  # (1e308 + 1e308 would overflow)
+    total = math.fsum(v)
     if not isinstance(count, int):
         raise ConfigError(
             key,
@@ -493,7 +541,7 @@ def parse_value(text: str) -> Any:
     """VALUE as a TOML value (number, bool, string, array, inline table), else a string."""
     try:
         parsed = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
     return parsed["v"] if set(parsed) == {"v"} else text
 
@@ -670,6 +718,13 @@ def parse_config(data: Mapping[str, Any], source: str = "<string>", overrides: S
     is not one (``--set name=foo``).  Setting a parameter inside a distribution that was
     left at its default edits the default (``--set write.latency.s=1``).
     """
+    try:
+        return _parse_config(data, source, overrides)
+    except RecursionError:
+        raise ConfigError(source if source != "<string>" else "<config>", "nested too deeply") from None
+
+
+def _parse_config(data: Mapping[str, Any], source: str, overrides: Sequence[str]) -> Config:
     if isinstance(overrides, str):
         overrides = (overrides,)
     raw: dict[str, Any] = copy.deepcopy(dict(data))
@@ -680,6 +735,12 @@ def parse_config(data: Mapping[str, Any], source: str = "<string>", overrides: S
     name: Any = raw.get("name", _default_name(source))
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("name", f"expected a non-empty string, got {_got(name)}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(
+            "name", f"must not hold control characters (it names the result files), got {name!r}"
+        )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise ConfigError("name", f"must be at most {MAX_NAME_BYTES} bytes (it names the result files)")
     seed = _plain_int("seed", raw.get("seed", KEYS["seed"].default), KEYS["seed"])
     trials = _plain_int("trials", raw.get("trials", KEYS["trials"].default), KEYS["trials"])
 
@@ -711,13 +772,35 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     A file that cannot be read or is not valid TOML raises ConfigError keyed by the path.
     """
     source = os.fspath(path)
+    if "\0" in source:
+        raise ConfigError(repr(source), "a path cannot hold a NUL character")
     try:
-        with open(source, "rb") as f:
-            data = tomllib.load(f)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a device (/dev/zero) or a
+        # FIFO is refused before a byte is read, a huge file by its size.
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ConfigError(source, "not a regular file (a scenario is a TOML file)")
+            if st.st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    source,
+                    f"the file is {st.st_size:,} bytes; a scenario file is at most {MAX_CONFIG_BYTES:,}",
+                )
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        data = tomllib.loads(text.decode("utf-8"))
     except OSError as e:
         raise ConfigError(source, f"cannot read the file: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, f"invalid TOML: {e}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(source, f"invalid TOML: not UTF-8 text ({e.reason})") from None
+    except RecursionError:
+        raise ConfigError(source, "invalid TOML: nested too deeply") from None
+    if not data:
+        raise ConfigError(
+            source,
+            "the file sets no key; a scenario must say what it models (start from configs/baseline.toml; "
+            "the keys and their defaults are in docs/model.md section 6)",
+        )
     return parse_config(data, source, overrides)

@@ -323,6 +323,20 @@ class DistSpec:
         with np.errstate(all="ignore"):
             return np.asarray(self.generator.ppf(u, **kw), dtype=float) * np.ones_like(u)
 
+    def upper_quantile(self, u: float) -> float:
+        """The ``u`` quantile, the largest over the values nested parameters can take (at the
+        check points of ``_points``); NaN when it cannot be computed."""
+        if self.samples is not None:
+            return float(self.samples[-1])
+        if not self.nested:
+            q = self.ppf(np.array([u]), {})
+        else:
+            pts = self._points
+            n = next(iter(pts.values())).size
+            q = self.ppf(np.full(n, u), {k: pts[k] for k in self.nested})
+        q = q[~np.isnan(q)]
+        return float(q.max()) if q.size else math.nan
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws, each with its own draw of the nested parameters (for the checks of
         :meth:`support_bounds` only; runs draw with :meth:`ppf` at addressed uniforms)."""

@@ -3,7 +3,7 @@ report bad input without loading the simulation stack."""
 
 from __future__ import annotations
 
-__all__ = ["ConfigError"]
+__all__ = ["BudgetError", "ConfigError"]
 
 
 class ConfigError(Exception):
@@ -21,3 +21,11 @@ class ConfigError(Exception):
         # Exceptions pickle through ``args`` by default, which would call __init__ with one
         # argument; worker processes must be able to send this error back.
         return (ConfigError, (self.key, self.problem))
+
+
+class BudgetError(ConfigError):
+    """A command too large for the machine (memory) or for reason (work), found before it
+    runs; ``key`` names what to change: a configuration key or a command-line option."""
+
+    def __reduce__(self) -> tuple[type[BudgetError], tuple[str, str]]:  # type: ignore[override]
+        return (BudgetError, (self.key, self.problem))

@@ -275,9 +275,13 @@ def bounded_ratio(numerator: np.ndarray, denominator: np.ndarray, label: str) ->
     t interval would be [0, 0] there: a share never seen is not known to be 0)."""
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
-    total = float(den.sum())
-    if num.size == 0 or total <= 0.0:
+    top = float(den.max()) if den.size else 0.0
+    if num.size == 0 or not top > 0.0:
         return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), label)
+    # The share and its error do not depend on the denominators' scale; weights of 1e-300
+    # (or 1e300) would underflow (overflow) when squared.
+    num, den = num / top, den / top
+    total = float(den.sum())
     r = min(1.0, float(num.sum()) / total)
     n_kish = total**2 / float(np.sum(den * den))
     if not np.any(num > 0):

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from types import TracebackType
@@ -74,6 +78,30 @@ class Executor(Protocol):
 
 # -- local processes -------------------------------------------------------------------------------
 
+#: Seconds between a worker's checks that the process that started it is still alive.
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """A pool worker's initializer: leave when the parent is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down, and its workers (and
+    multiprocessing's resource tracker, which waits for them) would otherwise keep running,
+    holding the parent's pipes open.  A daemon thread notices that the worker was re-parented
+    and ends the process.  Ctrl-C and SIGTERM are the parent's to handle: the workers ignore
+    both (a terminal sends Ctrl-C to the whole process group), and the parent ends them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_POLL_S)
+
+    threading.Thread(target=watch, name="riskmc-parent-watch", daemon=True).start()
+
 
 class LocalExecutor:
     """``workers`` 1: in this process, in order; more: a pool of spawned processes.
@@ -109,7 +137,13 @@ class LocalExecutor:
                 yield i, fn(item)
             return
         context = multiprocessing.get_context("spawn")
-        executor = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=context)
+        executor = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(items)),
+            mp_context=context,
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
+        finished = False
         try:
             pending: dict[Future[R], int] = {executor.submit(fn, item): i for i, item in enumerate(items)}
             while pending:
@@ -117,8 +151,23 @@ class LocalExecutor:
                 for future in sorted(done, key=lambda f: pending[f]):
                     index = pending.pop(future)
                     yield index, future.result()
+            finished = True
         finally:
+            if not finished:
+                # An error, an interruption or an early close: the points still running are
+                # abandoned, so end their processes now rather than wait for them.
+                _terminate_workers(executor)
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(executor: ProcessPoolExecutor) -> None:
+    """SIGTERM to every process of the pool (``_processes`` is the pool's own table of them;
+    the public API only waits for running work to end)."""
+    for process in list(getattr(executor, "_processes", {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):  # already gone
+            pass
 
 
 def map_points(fn: Callable[[T], R], items: Sequence[T], workers: int = 1) -> Iterator[tuple[int, R]]:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from riskmc import estimators
+from riskmc.budget import MAX_POINTS
 from riskmc.config import KEYS, Config, parse_config, parse_value
 from riskmc.estimators import Plan, naive_plan
 from riskmc.execute import Executor, LocalExecutor
@@ -137,7 +138,7 @@ def _split_key(spec: str, example: str) -> tuple[str, str]:
     return key, rest.strip()
 
 
-def _check_unique(keys: Sequence[str]) -> None:
+def check_unique(keys: Sequence[str]) -> None:
     seen: set[str] = set()
     for key in keys:
         if key in seen:
@@ -162,7 +163,11 @@ def grid_points(specs: Sequence[str]) -> list[Point]:
     if not specs:
         raise SweepError("no grid given")
     axes = [parse_grid(s) for s in specs]
-    _check_unique([k for k, _ in axes])
+    check_unique([k for k, _ in axes])
+    size = math.prod(len(v) for _, v in axes)
+    if size > MAX_POINTS:
+        shape = " x ".join(f"{len(v):,}" for _, v in axes)
+        raise SweepError(f"has {size:,} points ({shape}); the limit is {MAX_POINTS:,}")
     keys = [k for k, _ in axes]
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
 
@@ -225,7 +230,7 @@ def lhs_points(ranges: Sequence[str], n: int, seed: int, method: str = "lhs") ->
     if n < 1:
         raise SweepError(f"the number of points must be >= 1, got {n}")
     parsed = [parse_range(r) for r in ranges]
-    _check_unique([r.key for r in parsed])
+    check_unique([r.key for r in parsed])
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     sampler: qmc.QMCEngine
     if method == "lhs":

@@ -2,11 +2,12 @@
 
 A result file is either the previous complete version or the new complete version, never a
 half-written one: every file is first written to a hidden temporary file in the target's
-directory (``.<name>.<random>.tmp``), flushed and fsynced, and only then renamed onto the
+directory (``.<name>.<pid>.<random>.tmp``), flushed and fsynced, and only then renamed onto the
 target with :func:`os.replace`.  If anything fails (including Ctrl-C), the temporary files
 are removed and the targets are left as they were.  When several formats are written, all
 temporary files are completed before the first rename, so a failure while writing leaves
-every format at its previous version.
+every format at its previous version.  A process killed (SIGKILL) while writing leaves its
+temporary file; the next write of the same target removes it (its PID is gone).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 import polars as pl
 
-__all__ = ["FORMATS", "build_frame", "read_table", "table_paths", "write_table"]
+__all__ = ["FORMATS", "build_frame", "read_table", "remove_stale_temps", "table_paths", "write_table"]
 
 #: File formats write_table knows, with the suffix of each.
 FORMATS: dict[str, str] = {"csv": ".csv", "parquet": ".parquet"}
@@ -102,9 +103,45 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or not a PID): leave its file alone
+    return True
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temporary files of ``target`` left by processes that no longer exist (a run
+    killed with SIGKILL while writing cannot remove its own); the paths removed."""
+    removed: list[Path] = []
+    prefix = f".{target.name}."
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix) :].split(".", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            path = Path(entry.path)
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
 def _write_temp(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a complete, fsynced temporary file next to ``target`` through ``write``; its path."""
-    f = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    """Write a complete, fsynced temporary file next to ``target`` through ``write``; its path.
+
+    Its name, ``.<target name>.<pid>.<random>.tmp``, tells a later writer whose it was."""
+    remove_stale_temps(target)
+    f = tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", delete=False
+    )
     tmp = Path(f.name)
     try:
         with f:

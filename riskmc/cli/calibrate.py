@@ -8,15 +8,18 @@ from typing import Annotated
 
 import typer
 
+from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app, config_error_message
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
+    MAX_POINTS,
     ConfigArgument,
     DefensiveOption,
     Estimator,
     EstimatorOption,
     FormatOption,
+    MemoryBudgetOption,
     QuietOption,
     SeedOption,
     SetOption,
@@ -86,7 +89,7 @@ def calibrate(
         ),
     ] = None,
     points: Annotated[
-        int, typer.Option("--points", min=3, metavar="N", help="Grid points (log-spaced).")
+        int, typer.Option("--points", min=3, max=MAX_POINTS, metavar="N", help="Grid points (log-spaced).")
     ] = DEFAULT_POINTS,
     trials: TrialsOption = None,
     seed: SeedOption = None,
@@ -96,6 +99,7 @@ def calibrate(
     threads: ThreadsOption = None,
     out: CalibrateOutOption = None,
     fmt: FormatOption = TableFormat.both,
+    memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Calibrate one parameter so that the expected events over an exposure equal a count.
@@ -116,6 +120,17 @@ def calibrate(
     curve_base, _ = output_base(curve_out, f"{cfg.name}_calibration_curve", fmt.formats)
     n_threads = default_threads() if threads is None else threads
     s = cfg.seed if seed is None else seed
+    t = cfg.trials if trials is None else trials
+    check_size(
+        cfg,
+        s,
+        memory_budget,
+        windows_kept=t,
+        windows_total=t * points,
+        option="--trials" if trials is not None else "trials",
+        threads=n_threads,
+        rows=points,
+    )
     try:
         plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
         with trial_progress(points, f"calibrate {param}", "points") as progress:

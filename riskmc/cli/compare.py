@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
@@ -18,6 +19,7 @@ from riskmc.cli.options import (
     Estimator,
     EstimatorOption,
     FormatOption,
+    MemoryBudgetOption,
     QuietOption,
     SeedOption,
     SetOption,
@@ -60,6 +62,7 @@ def compare(
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     threads: ThreadsOption = None,
+    memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Compare mitigations with the baseline on the same trials (common random numbers).
@@ -84,6 +87,17 @@ def compare(
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
+    # every scenario's sample is kept until the pairs are estimated
+    check_size(
+        scenario_list[-1][1],
+        s,
+        memory_budget,
+        windows_kept=n * len(scenario_list),
+        windows_total=n * len(scenario_list),
+        option="--trials" if trials is not None else "trials",
+        threads=n_threads,
+        rows=len(scenario_list),
+    )
     start = time.perf_counter()
     plan = estimators.resolve(scenario_list[0][1], s, estimator.value, defensive=defensive, threads=n_threads)
     with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:

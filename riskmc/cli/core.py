@@ -7,8 +7,13 @@ Conventions every command follows (the helpers of this package implement them):
   :class:`CliError` (or let a :class:`~riskmc.config.ConfigError` through);
   :class:`RiskmcGroup` prints it.  typer's own usage errors (``--trials 0``, an unknown
   option or command) are printed the same way.
-* Ctrl-C exits 130 with one line; result files are written atomically
-  (:mod:`riskmc.tables`), so an interrupted command leaves the previous results intact.
+* Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), each with one line; result files are
+  written atomically (:mod:`riskmc.tables`), so an interrupted command leaves the previous
+  results intact, and a sweep keeps the points it finished.
+* A genuine internal failure (a bug, or the machine out of memory) prints one line naming
+  the exception and the log file that holds its traceback, and exits 1.
+* SIGXFSZ is ignored, so that a write past a file-size limit fails as an error (EFBIG) the
+  command reports, instead of killing the process.
 * Results and summaries go to stdout; progress bars go to stderr, and only when stderr is a
   terminal (:mod:`riskmc.cli.progress`).
 * A command parses its options, calls the library, writes its tables and prints its summary
@@ -19,7 +24,11 @@ Conventions every command follows (the helpers of this package implement them):
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -27,14 +36,68 @@ import typer
 from typer.core import TyperGroup
 
 from riskmc import __version__
-from riskmc.errors import ConfigError
+from riskmc.errors import BudgetError, ConfigError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "RiskmcGroup", "app", "one_line", "print_error"]
+__all__ = [
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "CliError",
+    "RiskmcGroup",
+    "Terminated",
+    "app",
+    "interruption",
+    "one_line",
+    "print_error",
+]
 
 #: Exit code of every user mistake (as click/typer use for usage errors).
 EXIT_USAGE = 2
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM (128 + SIGTERM).
+EXIT_TERMINATED = 143
+#: Exit code of an internal failure (a bug): one line, the traceback in a log file.
+EXIT_INTERNAL = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that every ``except KeyboardInterrupt``
+    (which keeps finished work) handles it too."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def interruption(err: KeyboardInterrupt) -> tuple[str, int]:
+    """What interrupted the command, and its exit code: ("Ctrl-C", 130) or ("SIGTERM", 143)."""
+    if isinstance(err, Terminated):
+        return "SIGTERM", EXIT_TERMINATED
+    return "Ctrl-C", EXIT_INTERRUPTED
+
+
+def log_internal_error(err: BaseException) -> str:
+    """Write ``err``'s traceback to a new log file; its path (or a reason it has none)."""
+    directory = os.environ.get("RISKMC_LOG_DIR") or tempfile.gettempdir()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"riskmc-error-{stamp}-", suffix=".log", dir=directory)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"riskmc {__version__}; argv: {sys.argv!r}\n")
+            traceback.print_exception(err, file=f)
+    except Exception as e:  # the log itself failed: say so, still one line
+        return f"(no log: {one_line(e)})"
+    return path
+
+
+def internal_error_message(err: BaseException) -> str:
+    if isinstance(err, MemoryError):
+        what = "out of memory (lower --trials or --memory-budget, or free memory)"
+    else:
+        what = f"internal error {type(err).__name__}: {one_line(err)[:200]}"
+    return f"{what}; the details are in {log_internal_error(err)} (please report it)"
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -86,17 +149,33 @@ class RiskmcGroup(TyperGroup):
     """
 
     def invoke(self, ctx: Any) -> Any:
+        from riskmc.cli.locks import release_all
+
         try:
             return super().invoke(ctx)
         except CliError as e:
             print_error(e.message)
             raise typer.Exit(e.exit_code) from None
+        except BudgetError as e:
+            print_error(f"{e.key}: {e.problem}")
+            raise typer.Exit(EXIT_USAGE) from None
         except ConfigError as e:
             print_error(config_error_message(e))
             raise typer.Exit(EXIT_USAGE) from None
-        except KeyboardInterrupt:
-            print_error("interrupted (Ctrl-C); no partial result file was written")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as e:
+            what, code = interruption(e)
+            print_error(f"interrupted ({what}); no partial result file was written")
+            raise typer.Exit(code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:  # stdout closed early (riskmc ... | head): nothing to say
+            _silence_stdout()
+            raise typer.Exit(EXIT_INTERNAL) from None
+        except Exception as e:  # a bug or MemoryError: one line; the traceback in a log file
+            print_error(internal_error_message(e))
+            raise typer.Exit(EXIT_INTERNAL) from None
+        finally:
+            release_all()
 
     def main(
         self,
@@ -107,6 +186,7 @@ class RiskmcGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        _install_signal_handlers()
         try:
             rv = super().main(
                 args=args,
@@ -130,6 +210,27 @@ class RiskmcGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's exit flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover
+        pass
+
+
+def _install_signal_handlers() -> None:
+    """SIGTERM as Ctrl-C (exit 143); SIGXFSZ ignored (see the module's docstring).  Only in
+    the main thread, where Python allows handlers (tests may call ``main`` elsewhere)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 app = typer.Typer(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app
 from riskmc.cli.files import load_scenario
 from riskmc.cli.options import (
@@ -74,6 +75,15 @@ def explain(
         raise CliError(f"--mitigation: {e.problem}") from None
     if trial is None and cell is not None:
         raise CliError("--cell: only with --trial (without it, explain finds the first cell with an event)")
+    # the search holds one block of windows at a time
+    check_size(
+        cfg,
+        s,
+        None,
+        windows_kept=1000,
+        windows_total=search if trial is None else 1,
+        option="--search-trials",
+    )
     if trial is None:
         found = ex.find_event_trial(cfg, s, search)
         if found is None:

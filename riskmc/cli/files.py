@@ -24,6 +24,10 @@ __all__ = [
     "save_table",
 ]
 
+#: Longest file name (bytes) of common file systems, and what the temporary file adds to it.
+NAME_MAX = 255
+TEMP_NAME_EXTRA = 32
+
 #: Where results go when ``--out`` is not given: ``results/<scenario name>.*``.
 DEFAULT_RESULTS_DIR = Path("results")
 
@@ -47,7 +51,15 @@ def _safe_name(name: str) -> str:
 
 def check_writable(path: Path, option: str) -> None:
     """Fail before a long run if ``path`` obviously cannot be written."""
+    if "\0" in str(path):
+        raise CliError(f"{option} {str(path)!r}: a path cannot hold a NUL character")
     try:
+        # the temporary file beside it is named .<name>.<pid>.<random>.tmp
+        if len(os.fsencode(path.name)) > NAME_MAX - TEMP_NAME_EXTRA:
+            raise CliError(
+                f"{option} {path.name[:40]}...: the file name is {len(os.fsencode(path.name))} bytes; "
+                f"at most {NAME_MAX - TEMP_NAME_EXTRA} are possible here"
+            )
         if path.is_dir():
             raise CliError(f"{option} {path}: is a directory")
         ancestor = path.parent
@@ -85,6 +97,9 @@ def output_base(
     paths = table_paths(base, formats)
     for p in paths:
         check_writable(p, option)
+    from riskmc.cli.locks import lock_output
+
+    lock_output(base, option)
     return base, paths
 
 
@@ -96,10 +111,14 @@ def save_table(
 ) -> list[Path]:
     """:func:`riskmc.tables.write_table` (rows or a DataFrame), with a file system failure as a
     CliError naming ``option``."""
+    import polars as pl
+
     from riskmc.tables import write_table
 
     try:
         return write_table(rows, base, formats)
+    except pl.exceptions.PolarsError as e:  # polars wraps some I/O failures of its writers
+        raise CliError(f"{option} {base}: cannot write it: {one_line(e)[:300]}") from None
     except OSError as e:
         where = Path(e.filename) if isinstance(e.filename, str) and e.filename else base
         if where.name.endswith(".tmp"):  # the temporary file: name its directory instead
@@ -107,8 +126,15 @@ def save_table(
         raise CliError(f"{option} {base}: cannot write {where}: {e.strerror or e}") from None
 
 
-def read_existing(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The rows of the first existing output file (for --resume); none if there is none."""
+#: Columns every riskmc sweep row has: a table without them is not one to resume.
+RESUME_COLUMNS = ("config_hash", "seed", "trials", "estimator", "proposal_q", "defensive_share", "version")
+
+
+def read_existing(paths: Sequence[Path], index_column: str = "point") -> list[dict[str, Any]]:
+    """The rows of the first existing output file (for --resume); none if there is none.
+
+    A file that is not a riskmc sweep table of this kind (its columns) is refused rather
+    than overwritten: --resume means "continue this table", not "replace whatever is there"."""
     import polars as pl
 
     from riskmc.tables import read_table
@@ -116,7 +142,14 @@ def read_existing(paths: Sequence[Path]) -> list[dict[str, Any]]:
     for path in paths:
         if path.exists():
             try:
-                return read_table(path).to_dicts()
+                frame = read_table(path)
             except (OSError, ValueError, pl.exceptions.PolarsError) as e:
                 raise CliError(f"--resume: cannot read {path}: {one_line(e)}") from None
+            missing = [c for c in (index_column, *RESUME_COLUMNS) if c not in frame.columns]
+            if missing and frame.height + len(frame.columns) > 0:
+                raise CliError(
+                    f"--resume: {path} is not a riskmc sweep table of this kind (no column "
+                    f"{', '.join(missing[:3])}); move it away or write elsewhere with --out"
+                )
+            return frame.to_dicts()
     return []

@@ -19,7 +19,9 @@ __all__ = [
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_MAX_TRIALS",
     "DEFAULT_MIN_HITS",
+    "MAX_POINTS",
     "MAX_TRIALS",
+    "MAX_WORKERS",
     "Estimator",
     "TableFormat",
     "default_threads",
@@ -36,6 +38,10 @@ DEFAULT_MAX_SECONDS = 600.0  # riskmc.estimators.rule
 DEFAULT_MAX_TRIALS = 10_000_000  # riskmc.estimators.rule
 #: Trials the engine's address layout holds (docs/model.md section 7; riskmc.engine.kernel).
 MAX_TRIALS = 2**32
+#: Points of a sweep, design or calibration grid (riskmc.budget.MAX_POINTS).
+MAX_POINTS = 100_000
+#: Local worker processes a command may start.
+MAX_WORKERS = 256
 
 
 def default_threads() -> int:
@@ -219,6 +225,30 @@ MitigationOption = Annotated[
         metavar="NAME",
         help="A mitigation of docs/model.md section 3 (parameters from the config's mitigations.NAME "
         "table, else defaults), or a combination such as recheck+deadline; repeatable, comma-separated.",
+        show_default=False,
+    ),
+]
+
+
+def _memory_budget(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from riskmc.budget import parse_bytes  # light: numpy only
+
+    try:
+        return parse_bytes(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+MemoryBudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-budget",
+        metavar="SIZE",
+        callback=_memory_budget,
+        help="Memory the command may plan to use, e.g. 8GiB; a command estimated above it is refused "
+        "before it runs (docs/model.md section 7, Limits). (default: half of this machine's memory)",
         show_default=False,
     ),
 ]

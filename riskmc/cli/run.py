@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
@@ -20,6 +21,7 @@ from riskmc.cli.options import (
     FormatOption,
     MaxSecondsOption,
     MaxTrialsOption,
+    MemoryBudgetOption,
     MinHitsOption,
     MitigationOption,
     OutOption,
@@ -93,6 +95,7 @@ def run(
     max_trials: MaxTrialsOption = None,
     min_hits: MinHitsOption = None,
     threads: ThreadsOption = None,
+    memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
@@ -125,6 +128,21 @@ def run(
 
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
+    if target_rel_err is None:
+        windows, option = (cfg.trials, "trials") if trials is None else (trials, "--trials")
+    else:
+        windows = estimators.DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+        option = "--max-trials"
+    check_size(
+        cfg,
+        s,
+        memory_budget,
+        windows_kept=windows,
+        windows_total=windows,
+        option=option,
+        threads=n_threads,
+        time_bounded=target_rel_err is not None or max_seconds is not None,
+    )
     plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
     kwargs: dict[str, Any] = {
         "seed": s,

@@ -6,15 +6,18 @@ from typing import Annotated
 
 import typer
 
+from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
+    MAX_POINTS,
     ConfigArgument,
     DefensiveOption,
     Estimator,
     EstimatorOption,
     FormatOption,
+    MemoryBudgetOption,
     QuietOption,
     SeedOption,
     SetOption,
@@ -37,7 +40,11 @@ SensitivityRangeOption = Annotated[
 BaseSamplesOption = Annotated[
     int,
     typer.Option(
-        "--n", min=2, metavar="N", help="Base sample size, a power of 2: the model runs N*(d+2) times."
+        "--n",
+        min=2,
+        max=MAX_POINTS,
+        metavar="N",
+        help="Base sample size, a power of 2: the model runs N*(d+2) times.",
     ),
 ]
 
@@ -59,6 +66,7 @@ def sensitivity(
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     out: SensitivityOutOption = None,
     fmt: FormatOption = TableFormat.both,
+    memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """First-order and total Sobol' indices of log10 p_cell_window and of the annual impact.
@@ -80,6 +88,7 @@ def sensitivity(
         raise CliError(f"--n: must be a power of 2, got {n}")
     try:
         specs = [sw.parse_range(r) for r in ranges]
+        sw.check_unique([r.key for r in specs])
     except sw.SweepError as e:
         raise CliError(f"--range: {e}") from None
     for r in specs:  # an unknown key or an impossible value: one line before any run
@@ -88,6 +97,20 @@ def sensitivity(
     t = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
     base, _ = output_base(out, f"{cfg.name}_sensitivity", fmt.formats)
+    runs = n * (len(box) + 2)
+    if runs > MAX_POINTS:
+        raise CliError(
+            f"--n: {n} x ({len(box)} ranges + 2) = {runs:,} model runs; the limit is {MAX_POINTS:,}"
+        )
+    check_size(
+        cfg,
+        s,
+        memory_budget,
+        windows_kept=t,
+        windows_total=t * runs,
+        option="--trials" if trials is not None else "trials",
+        rows=runs,
+    )
     plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
     with trial_progress(n * (len(box) + 2), f"{cfg.name} sensitivity", "model runs") as progress:
         model = sens.riskmc_model(cfg, list(box), trials=t, seed=s, plan=plan, progress=progress)

@@ -9,15 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from riskmc.cli.core import EXIT_INTERRUPTED, CliError, app
+from riskmc.cli.budget import check_size
+from riskmc.cli.core import CliError, app, interruption
 from riskmc.cli.files import check_writable, load_scenario, output_base, read_existing, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
+    MAX_POINTS,
+    MAX_WORKERS,
     ConfigArgument,
     DefensiveOption,
     Estimator,
     EstimatorOption,
     FormatOption,
+    MemoryBudgetOption,
     QuietOption,
     SeedOption,
     SetOption,
@@ -45,6 +49,7 @@ LhsOption = Annotated[
     typer.Option(
         "--lhs",
         min=1,
+        max=MAX_POINTS,
         metavar="N",
         help="Sweep N points of a Latin hypercube (or --sobol) over the --range keys.",
         show_default=False,
@@ -65,6 +70,7 @@ WorkersOption = Annotated[
     typer.Option(
         "--workers",
         min=1,
+        max=MAX_WORKERS,
         metavar="N",
         help="Local processes running points in parallel (results are identical). Not with --scheduler. "
         "(default: all cores)",
@@ -86,6 +92,7 @@ OuterOption = Annotated[
     typer.Option(
         "--outer",
         min=1,
+        max=MAX_POINTS,
         metavar="N",
         help="Nested uncertainty: N Latin-hypercube draws of the parameters given as distribution tables, "
         "each run on the same trials and seed; one row per draw plus a summary (5th/50th/95th "
@@ -258,6 +265,7 @@ def sweep(
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     resume: ResumeOption = False,
+    memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Sweep parameters over a grid or a space-filling design; one results row per point.
@@ -291,7 +299,19 @@ def sweep(
     if outer is not None:
         for path in table_paths(summary_base, fmt.formats):
             check_writable(path, "--out")
-    existing = read_existing(paths) if resume else []
+    # one point's sample is held by each process at a time; every row until the table is written
+    local = getattr(executor, "workers", 1)
+    check_size(
+        cfg,
+        s,
+        memory_budget,
+        windows_kept=n,
+        windows_total=n * len(points),
+        option="--trials" if trials is not None else "trials",
+        processes=min(local, len(points)),
+        rows=len(points),
+    )
+    existing = read_existing(paths, index_column) if resume else []
     estimator_plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
     plan = sw.plan_sweep(cfg, points, n, s, plan=estimator_plan, existing=existing, index_column=index_column)
     done: dict[int, dict[str, object]] = dict(plan.reused)
@@ -313,9 +333,10 @@ def sweep(
     except exe.ExecutorError as e:
         kept = f"; {ran} finished point(s) are in {base} (--resume continues)" if ran else ""
         raise CliError(f"--scheduler {scheduler!r}: {e}{kept}") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        what, code = interruption(e)
         kept = f"{ran} finished point(s) are in {base}" if ran else "no point finished; nothing was written"
-        raise CliError(f"interrupted (Ctrl-C); {kept} (--resume continues)", EXIT_INTERRUPTED) from None
+        raise CliError(f"interrupted ({what}); {kept} (--resume continues)", code) from None
     elapsed = time.perf_counter() - start
     if not written or ran == 0:
         written = save_table(rows, base, fmt.formats)

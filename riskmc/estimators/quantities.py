@@ -309,6 +309,12 @@ def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estim
     the delta-method t beyond (its sampling distribution is then normal well within the
     interval's own noise, and BCa's jackknife costs O(m^2))."""
     m = num.size
+    top = float(den.max())
+    if not top > 0:  # weights that underflowed to zero: nothing to estimate from
+        return Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), f"{label}: n/a, weights underflow")
+    keep = den > 0  # a window whose weight underflowed to 0 adds nothing to either sum
+    num, den = num[keep] / top, den[keep] / top  # the ratio does not depend on the scale
+    m = num.size
     r = float(num.sum() / den.sum())
     if np.ptp(num / den) == 0:
         return Estimate(r, ConfidenceInterval(r, r), f"{label}: exact, every event window the same", 0.0)
