@@ -477,6 +477,28 @@ def _check_structure(path: str, table: Mapping[str, Any]) -> None:
         raise ConfigError(full, f"unknown key{_suggest_key(full)}")
 
 
+def _check_integers(path: str, value: Any) -> None:
+    """Every integer anywhere in the data fits in 64 bits: TOML allows any size, and a larger
+    one would overflow float conversion (10^309) or a table column later."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_integers(f"{path}.{k}" if path else str(k), v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_integers(f"{path}[{i}]", v)
+    elif (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and path not in ("seed", "trials")  # plain integers, with ranges of their own
+        and not -(2**63) <= value < 2**64
+    ):
+        raise ConfigError(
+            path,
+            f"the integer {str(value)[:20]}{'...' if len(str(value)) > 20 else ''} is "
+            "too large (integers must lie in [-2^63, 2^64))",
+        )
+
+
 def _get(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     node: Any = data
     for part in path.split("."):
@@ -730,6 +752,7 @@ def _parse_config(data: Mapping[str, Any], source: str, overrides: Sequence[str]
     raw: dict[str, Any] = copy.deepcopy(dict(data))
     for item in overrides:
         _apply_override(raw, item)
+    _check_integers("", raw)
     _check_structure("", raw)
 
     name: Any = raw.get("name", _default_name(source))

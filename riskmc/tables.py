@@ -53,7 +53,8 @@ def _is_bool(v: object) -> bool:
 def _column(name: str, values: list[Any]) -> pl.Series:
     """One column with a predictable type.
 
-    All integers -> Int64; integers and floats -> Float64; all booleans -> Boolean; all
+    All integers -> Int64 (UInt64 when one is 2^63 or more, as seeds can be); integers and
+    floats -> Float64; all booleans -> Boolean; all
     strings -> String; anything else mixed (e.g. a number in one row, a distribution's text
     in another) -> String.  None is a null; a column of nulls only is String.
     """
@@ -64,7 +65,13 @@ def _column(name: str, values: list[Any]) -> pl.Series:
         return pl.Series(name, [None if v is None else bool(v) for v in values], dtype=pl.Boolean)
     if all(isinstance(v, numbers.Real) and not _is_bool(v) for v in present):
         if all(isinstance(v, numbers.Integral) for v in present):
-            return pl.Series(name, [None if v is None else int(v) for v in values], dtype=pl.Int64)
+            ints = [None if v is None else int(v) for v in values]
+            lo, hi = min(int(v) for v in present), max(int(v) for v in present)
+            if -(2**63) <= lo and hi < 2**63:
+                return pl.Series(name, ints, dtype=pl.Int64)
+            if 0 <= lo and hi < 2**64:  # seeds reach 2^64 - 1
+                return pl.Series(name, ints, dtype=pl.UInt64)
+            return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
         return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
     if all(isinstance(v, str) for v in present):
         return pl.Series(name, values, dtype=pl.String)

@@ -83,7 +83,13 @@ def output_base(
     """
     if out is not None and not out.strip():
         raise CliError(f"{option} {out!r}: must name a file")
-    if out is None or out.endswith(("/", os.sep)) or Path(out).is_dir():
+    if out is not None and "\0" in out:
+        raise CliError(f"{option} {out!r}: a path cannot hold a NUL character")
+    try:
+        is_dir = out is not None and Path(out).is_dir()
+    except OSError as e:  # a name too long, a loop of links, ...
+        raise CliError(f"{option} {str(out)[:60]!r}: {e.strerror or e}") from None
+    if out is None or out.endswith(("/", os.sep)) or is_dir:
         # Spelt <name>.csv so that only the ".csv" is replaced: a dotted scenario name
         # ("baseline.v2") stays whole.
         directory = DEFAULT_RESULTS_DIR if out is None else Path(out)
