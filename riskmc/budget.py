@@ -87,6 +87,8 @@ BYTES_PER_WINDOW = 512
 #: Memory of the process before any window (Python, numpy, scipy, polars, numba and the
 #: compiled engine: about 250 MiB measured, rounded up).
 BASE_BYTES = 400 * 2**20
+#: Memory of one row of an --events table (every cell-window may have an event).
+BYTES_PER_EVENT = 256
 #: Memory of one finished design point, sweep point or scenario row kept until written.
 BYTES_PER_ROW = 16 * 2**10
 
@@ -283,6 +285,7 @@ def check_budget(
     threads: int = 1,
     rows: float = 1,
     time_bounded: bool = False,
+    events: bool = False,
 ) -> None:
     """Refuse (BudgetError naming ``option``) a command whose memory estimate exceeds
     ``memory_budget`` or whose work estimate exceeds :data:`MAX_CPU_SECONDS`.
@@ -290,12 +293,15 @@ def check_budget(
     ``windows_kept``: region-windows one process holds at once (a sample being estimated);
     ``windows_total``: windows simulated in all; ``processes`` each hold ``windows_kept``;
     ``rows``: result rows held until written; ``time_bounded``: a --max-seconds limit ends
-    the command, so its work is not checked.
+    the command, so its work is not checked; ``events``: a table of every event is written
+    (at most one a cell-window).
     """
     memory = (
         processes * (BASE_BYTES + windows_kept * BYTES_PER_WINDOW + threads * cost.engine_bytes)
         + rows * BYTES_PER_ROW
     )
+    if events:
+        memory += windows_kept * cost.cells * BYTES_PER_EVENT
     if memory > memory_budget:
         raise BudgetError(
             option,

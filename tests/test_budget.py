@@ -114,3 +114,21 @@ def test_default_budget_is_half_the_machine() -> None:
     total = budget.default_memory_budget() * 2
     assert 2**28 < total < 2**50
     assert math.isfinite(total)
+
+
+def test_an_events_table_counts_every_cell_window() -> None:
+    cost = budget.window_cost(stress_config(["region.cells=10"]))
+    windows = 1e6
+    base = budget.BASE_BYTES + windows * budget.BYTES_PER_WINDOW + cost.engine_bytes + budget.BYTES_PER_ROW
+    limit = int(base + windows * 10 * budget.BYTES_PER_EVENT / 2)
+    budget.check_budget(cost, windows_kept=windows, windows_total=windows, memory_budget=limit)
+    with pytest.raises(BudgetError):
+        budget.check_budget(
+            cost, windows_kept=windows, windows_total=windows, memory_budget=limit, events=True
+        )
+
+
+def test_the_command_line_repeats_the_point_limit() -> None:
+    from riskmc.cli import options
+
+    assert options.MAX_POINTS == budget.MAX_POINTS

@@ -78,6 +78,8 @@ def _one_error_line(stderr: str) -> str:
         ("seed = 18446744073709551616\n", "seed"),
         ("trials = 1000000000000000000000000000000\n", "trials"),
         ('window.hours = {dist = "studentized_range", k = 3, df = 10}\n', "too slow"),
+        ("window.hours = 1" + "0" * 310 + "\n", "too large"),
+        ("cleanup.keep_generations = " + "9" * 40 + "\n", "too large"),
     ],
 )
 def test_bad_config_is_one_line(tmp_path: Path, content: str, where: str) -> None:
@@ -124,6 +126,7 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
             "160,000 points",
         ),
         (["sweep", "{cfg}", "--lhs", "1000000000", "--range", "degraded.prob=0.1:0.2"], "--lhs"),
+        (["sweep", "{cfg}", "--outer", "1000000000"], "--outer"),
         (
             ["sensitivity", "{cfg}", "--range", "degraded.prob=0.1:0.2", "--range", "degraded.prob=0.1:0.3"],
             "twice",
@@ -140,6 +143,26 @@ def test_bad_options_are_one_line(stress_file: Path, tmp_path: Path, args: list[
     assert code == 2
     assert where in _one_error_line(err)
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "cleanup.keep_generations = 9223372036854775808\n",  # 2^63: a UInt64 column
+        "seed = 18446744073709551615\n",
+        "[endpoints]\ncount = 3\nweights = [1e308, 1e308, 1e308]\n",  # scaled before summing
+    ],
+)
+def test_extreme_but_valid_values_run(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(
+        "[window]\nhours = 0.05\n" + content
+        if content.startswith("[")
+        else content + "[window]\nhours = 0.05\n"
+    )
+    code, err = _invoke(["run", str(path), "--trials", "100", "--out", str(tmp_path / "o"), "-q"])
+    assert code == 0, err
+    assert err == ""
 
 
 def test_unwritable_extra_output_fails_before_the_run(stress_file: Path, tmp_path: Path) -> None:

@@ -69,6 +69,13 @@ def check_writable(path: Path, option: str) -> None:
             raise CliError(f"{option} {path}: {ancestor} is not a directory")
         if not os.access(ancestor, os.W_OK | os.X_OK):
             raise CliError(f"{option} {path}: no permission to write in {ancestor}")
+        if ancestor == path.parent:
+            # os.access says yes to root everywhere, /proc and /sys included: create (and
+            # remove) a file there, so that a run never ends failing to write its results
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(dir=ancestor, prefix=".riskmc-probe-"):
+                pass
     except OSError as e:
         raise CliError(f"{option} {path}: {e.strerror or e}") from None
 

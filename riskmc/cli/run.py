@@ -142,6 +142,7 @@ def run(
         option=option,
         threads=n_threads,
         time_bounded=target_rel_err is not None or max_seconds is not None,
+        events=events_base is not None,
     )
     plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
     kwargs: dict[str, Any] = {
