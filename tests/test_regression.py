@@ -1,7 +1,8 @@
-"""Regression tests on estimates: the committed results under results/ must still hold.
+"""Regression tests on estimates: the committed baselines under tests/regression/ must still hold.
 
-The committed files are ``riskmc run configs/<name>.toml`` outputs (README, "Reproducing the
-committed results"); each row is recomputed with its own estimator and seed and fewer trials,
+The baselines are ``riskmc run configs/<name>.toml --out tests/regression/<name> --format csv``
+outputs (README, "Regression tests on estimates"), kept in the test tree so that a user's own
+runs, which write results/, never touch them; each row is recomputed with its own estimator and seed and fewer trials,
 and every checked estimate must lie within 4 combined standard errors of the committed one.
 A standard error is the estimate's own (read back from the committed 95% interval,
 half-width / 1.96).  Under importance sampling, an interval that carries the bound of an
@@ -35,10 +36,10 @@ CHECKED = (
 CHECKED_UNSEEN = ("p_cell_window_degraded", "mean_plan_age_s", "runs_per_hour")
 #: (results file, configuration, trials (region-windows) for the recomputation)
 CASES = [
-    ("results/baseline.csv", "configs/baseline.toml", 1000),
-    ("results/stress.csv", "configs/stress.toml", 3000),
-    ("results/stress_tail.csv", "configs/stress_tail.toml", 2000),
-    ("results/region.csv", "configs/region.toml", 800),
+    ("tests/regression/baseline.csv", "configs/baseline.toml", 1000),
+    ("tests/regression/stress.csv", "configs/stress.toml", 3000),
+    ("tests/regression/stress_tail.csv", "configs/stress_tail.toml", 2000),
+    ("tests/regression/region.csv", "configs/region.toml", 800),
 ]
 
 
