@@ -747,3 +747,21 @@ def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     with target_progress("[x]", 0.1) as cb2:
         assert cb2 is not None
         cb2(1000, 0.5)
+
+
+@pytest.mark.parametrize(("text", "trials"), [("2e2", 200), ("1_000", 1000), ("3.0e2", 300)])
+def test_trials_in_the_readmes_notation(tmp_path: Path, text: str, trials: int) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    result = CliRunner().invoke(app, ["run", str(cfg), "--trials", text, "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert read_table(tmp_path / "o.csv")["trials"][0] == trials
+
+
+@pytest.mark.parametrize("text", ["1.5", "1e-3", "abc", "inf", "nan"])
+def test_trials_must_be_whole(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    result = CliRunner().invoke(app, ["run", str(cfg), "--trials", text])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: invalid value for '--trials'")

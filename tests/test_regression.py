@@ -2,8 +2,9 @@
 
 The baselines are ``riskmc run configs/<name>.toml --out tests/regression/<name> --format csv``
 outputs (README, "Regression tests on estimates"), kept in the test tree so that a user's own
-runs, which write results/, never touch them; each row is recomputed with its own estimator and seed and fewer trials,
-and every checked estimate must lie within 4 combined standard errors of the committed one.
+runs, which write results/, never touch them; each row is recomputed with its own estimator
+and seed and fewer trials, and every checked estimate must lie within 4 combined standard
+errors of the committed one.
 A standard error is the estimate's own (read back from the committed 95% interval,
 half-width / 1.96).  Under importance sampling, an interval that carries the bound of an
 unobserved stratum of events is no standard error: there the check is on the observed

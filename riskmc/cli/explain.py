@@ -16,6 +16,7 @@ from riskmc.cli.options import (
     MitigationOption,
     SeedOption,
     SetOption,
+    count_parser,
     mitigation_names,
 )
 from riskmc.errors import ConfigError
@@ -37,7 +38,10 @@ CellOption = Annotated[
 SearchOption = Annotated[
     int,
     typer.Option(
-        "--search-trials", min=1, max=MAX_TRIALS, metavar="N", help="Trials to search for an event."
+        "--search-trials",
+        parser=count_parser(1, MAX_TRIALS),
+        metavar="N",
+        help="Trials to search for an event.",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the timeline as JSON for tools.")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -78,6 +79,31 @@ def _check_overrides(values: list[str] | None) -> list[str]:
     return list(values or [])
 
 
+def count_parser(lo: int, hi: int) -> Callable[[str], int]:
+    """A parser of a count option that also takes the README's ``1e8``: an integer, or a
+    number in scientific notation whose value is one, within [lo, hi]."""
+
+    def parse(text: str) -> int:
+        if isinstance(text, int):  # a default
+            return text
+        s = str(text).strip().replace("_", "")
+        try:
+            value = int(s)
+        except ValueError:
+            try:
+                x = float(s)
+            except ValueError:
+                raise typer.BadParameter(f"{text!r} is not a whole number (e.g. 100000 or 1e5)") from None
+            if not (math.isfinite(x) and x.is_integer()):
+                raise typer.BadParameter(f"{text!r} is not a whole number (e.g. 100000 or 1e5)") from None
+            value = int(x)
+        if not lo <= value <= hi:
+            raise typer.BadParameter(f"{text} is not in the range {lo}<=x<={hi}")
+        return value
+
+    return parse
+
+
 def positive(value: float | None) -> float | None:
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be a number > 0, got {value}")
@@ -100,10 +126,9 @@ TrialsOption = Annotated[
     int | None,
     typer.Option(
         "--trials",
-        min=1,
-        max=MAX_TRIALS,
+        parser=count_parser(1, MAX_TRIALS),
         metavar="N",
-        help="Trials (region-windows) to simulate (default: the config's trials).",
+        help="Trials (region-windows) to simulate, e.g. 100000 or 1e5 (default: the config's trials).",
     ),
 ]
 SeedOption = Annotated[
@@ -200,8 +225,7 @@ MaxTrialsOption = Annotated[
     int | None,
     typer.Option(
         "--max-trials",
-        min=1,
-        max=MAX_TRIALS,
+        parser=count_parser(1, MAX_TRIALS),
         metavar="N",
         help=f"With --target-rel-err: stop after N trials. (default: {DEFAULT_MAX_TRIALS:,})",
         show_default=False,
