@@ -33,7 +33,7 @@ import difflib
 import importlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -780,6 +780,25 @@ def sweep_figure(
 # -- files -------------------------------------------------------------------------------------------
 
 
-def save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically (see :func:`riskmc.tables.write_atomically`)."""
-    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+def provenance_caption(meta: Mapping[str, str]) -> str:
+    """A one-line caption from provenance metadata: version, scenario, seed, hash, time."""
+
+    def get(key: str) -> str | None:
+        return meta.get(f"riskmc_table_{key}") or meta.get(f"riskmc_{key}")
+
+    parts = [f"riskmc {get('version')}" if get("version") else None]
+    parts.append(get("scenario"))
+    parts.append(f"seed {get('seed')}" if get("seed") else None)
+    parts.append(f"config {get('config_hash')[:12]}" if get("config_hash") else None)  # type: ignore[index]
+    parts.append(get("created_utc"))
+    return " | ".join(p for p in parts if p)
+
+
+def save_png(fig: Figure, path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (see :func:`riskmc.tables.write_atomically`);
+    ``metadata`` (:func:`riskmc.provenance.provenance`) as its text chunks."""
+    meta = {"Software": "riskmc", **(metadata or {})}
+    caption = provenance_caption(meta)
+    if caption:
+        fig.text(0.005, 0.004, caption, ha="left", va="bottom", fontsize=5.5, color="0.5")
+    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI, metadata=meta))

@@ -36,8 +36,8 @@ def _write_csv(df: pl.DataFrame, f: IO[bytes]) -> None:
     df.write_csv(f)
 
 
-def _write_parquet(df: pl.DataFrame, f: IO[bytes]) -> None:
-    df.write_parquet(f)
+def _write_parquet(df: pl.DataFrame, f: IO[bytes], metadata: Mapping[str, str] | None = None) -> None:
+    df.write_parquet(f, metadata=dict(metadata) if metadata else None)
 
 
 _WRITERS: dict[str, _Writer] = {"csv": _write_csv, "parquet": _write_parquet}
@@ -219,10 +219,13 @@ def write_table(
     rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
     out: str | os.PathLike[str],
     formats: Sequence[str] | str = ("csv", "parquet"),
+    metadata: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write rows as ``out.with_suffix(".csv")`` and/or ``.parquet``, atomically; the paths.
 
     ``formats`` holds ``"csv"`` and/or ``"parquet"``.  Parent directories are created.
+    ``metadata`` (string keys and values, :func:`riskmc.provenance.provenance`) is stored as
+    the Parquet file's key-value metadata.
     On any exception (also KeyboardInterrupt) no temporary file is left behind and the
     previous target files are untouched (see the module docstring).
     """
@@ -234,7 +237,12 @@ def write_table(
     temps: list[Path] = []
     try:
         for fmt, target in zip(fmts, targets, strict=True):
-            temps.append(_write_temp(target, functools.partial(_WRITERS[fmt], df)))
+            writer = (
+                functools.partial(_write_parquet, df, metadata=metadata)
+                if fmt == "parquet"
+                else (functools.partial(_WRITERS[fmt], df))
+            )
+            temps.append(_write_temp(target, writer))
         for i, (tmp, target) in enumerate(zip(temps, targets, strict=True)):
             os.replace(tmp, target)
             temps[i] = target  # renamed: nothing left to clean up

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from riskmc.cli.budget import check_size
-from riskmc.cli.core import CliError, app, config_error_message
+from riskmc.cli.core import CliError, app, command_line, config_error_message
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -152,8 +152,11 @@ def calibrate(
         raise CliError(str(e)) from None
     except ConfigError as e:
         raise CliError(config_error_message(e)) from None
-    written = save_table([result.row()], base, fmt.formats)
-    written += save_table(result.curve, curve_base, fmt.formats)
+    from riskmc.provenance import provenance
+
+    meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
+    written = save_table([result.row()], base, fmt.formats, metadata=meta)
+    written += save_table(result.curve, curve_base, fmt.formats, metadata=meta)
     if quiet:
         return
     lines = [

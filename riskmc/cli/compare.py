@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from riskmc.cli.budget import check_size
-from riskmc.cli.core import CliError, app
+from riskmc.cli.core import CliError, app, command_line
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -105,7 +105,10 @@ def compare(
             cfg, names, trials=n, seed=s, plan=plan, threads=n_threads, progress=progress, built=scenario_list
         )
     elapsed = time.perf_counter() - start
-    written = save_table(rows, base, fmt.formats)
+    from riskmc.provenance import provenance
+
+    meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
+    written = save_table(rows, base, fmt.formats, metadata=meta)
     if not quiet:
         print_compare_summary(cfg.name, rows, n, s, elapsed, written)
 

@@ -47,6 +47,7 @@ __all__ = [
     "RiskmcGroup",
     "Terminated",
     "app",
+    "command_line",
     "interruption",
     "one_line",
     "print_error",
@@ -187,6 +188,7 @@ class RiskmcGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         _install_signal_handlers()
+        _command_line[:] = ["riskmc", *(sys.argv[1:] if args is None else list(args))]
         try:
             rv = super().main(
                 args=args,
@@ -210,6 +212,15 @@ class RiskmcGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+
+#: The arguments of the command being run (provenance records them; set by RiskmcGroup.main).
+_command_line: list[str] = []
+
+
+def command_line() -> list[str]:
+    """``riskmc`` and the arguments of the command being run (sys.argv outside the CLI)."""
+    return list(_command_line) if _command_line else ["riskmc", *sys.argv[1:]]
 
 
 def _silence_stdout() -> None:

@@ -121,6 +121,7 @@ def save_table(
     base: Path,
     formats: Sequence[str],
     option: str = "--out",
+    metadata: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """:func:`riskmc.tables.write_table` (rows or a DataFrame), with a file system failure as a
     CliError naming ``option``."""
@@ -129,7 +130,7 @@ def save_table(
     from riskmc.tables import write_table
 
     try:
-        return write_table(rows, base, formats)
+        return write_table(rows, base, formats, metadata)
     except pl.exceptions.PolarsError as e:  # polars wraps some I/O failures of its writers
         raise CliError(f"{option} {base}: cannot write it: {one_line(e)[:300]}") from None
     except OSError as e:

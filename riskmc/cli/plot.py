@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from riskmc.cli.core import CliError, app, one_line
+from riskmc.cli.core import CliError, app, command_line, one_line
 from riskmc.cli.files import check_writable
 from riskmc.cli.options import QuietOption
 
@@ -211,8 +211,18 @@ def plot(
             fig = plots.sweep_figure(table, x, y, hue, logx=logx, logy=logy)
     except plots.PlotError as e:
         raise CliError(str(e)) from None
+    # the PNG carries its table's provenance (from the Parquet twin) and its own command
+    from riskmc.provenance import PREFIX, provenance, read_provenance
+
+    meta = provenance(None, command=command_line())
+    source = results.with_suffix(".parquet")
     try:
-        plots.save_png(fig, path)
+        meta.update({f"{PREFIX}table_{k}": v for k, v in read_provenance(source).items()})
+    except Exception:  # no Parquet twin, or one written before provenance: the command only
+        pass
+    meta[f"{PREFIX}table"] = str(results)
+    try:
+        plots.save_png(fig, path, meta)
     except OSError as e:
         where = Path(e.filename) if isinstance(e.filename, str) and e.filename else path
         if where.name.endswith(".tmp"):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from riskmc.cli.budget import check_size
-from riskmc.cli.core import CliError, app
+from riskmc.cli.core import CliError, app, command_line
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -125,6 +125,7 @@ def run(
     )
     from riskmc import estimators
     from riskmc.events import events_frame, exceedance_frame
+    from riskmc.provenance import provenance
 
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
@@ -160,11 +161,12 @@ def run(
     else:
         with target_progress(cfg.name, target_rel_err) as progress:
             result = estimators.run(cfg, plan, progress=progress, **kwargs)
-    written = save_table([result.row()], base, fmt.formats)
+    meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
+    written = save_table([result.row()], base, fmt.formats, metadata=meta)
     if events_base is not None:
-        written += save_table(events_frame(result), events_base, fmt.formats, "--events")
+        written += save_table(events_frame(result), events_base, fmt.formats, "--events", meta)
     if exceed_base is not None:
-        written += save_table(exceedance_frame(result), exceed_base, fmt.formats, "--exceedance")
+        written += save_table(exceedance_frame(result), exceed_base, fmt.formats, "--exceedance", meta)
     if not quiet:
         print_run_summary(result, written)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from riskmc.cli.budget import check_size
-from riskmc.cli.core import CliError, app
+from riskmc.cli.core import CliError, app, command_line
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -116,7 +116,12 @@ def sensitivity(
         model = sens.riskmc_model(cfg, list(box), trials=t, seed=s, plan=plan, progress=progress)
         result = sens.sobol_indices(model, box, n, seed=s)
     rows = sens.sensitivity_rows(result, output_names=list(sens.DEFAULT_OUTPUTS))
-    written = save_table(rows, base, fmt.formats)
+    from riskmc.provenance import provenance
+
+    meta = provenance(
+        cfg, seed=s, estimator=plan.short, command=command_line(), extra={"ranges": " ".join(ranges), "n": n}
+    )
+    written = save_table(rows, base, fmt.formats, metadata=meta)
     if quiet:
         return
     print(

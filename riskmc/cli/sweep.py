@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from riskmc.cli.budget import check_size
-from riskmc.cli.core import CliError, app, interruption
+from riskmc.cli.core import CliError, app, command_line, interruption
 from riskmc.cli.files import check_writable, load_scenario, output_base, read_existing, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -314,6 +314,11 @@ def sweep(
     existing = read_existing(paths, index_column) if resume else []
     estimator_plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
     plan = sw.plan_sweep(cfg, points, n, s, plan=estimator_plan, existing=existing, index_column=index_column)
+    from riskmc.provenance import provenance
+
+    meta = provenance(
+        cfg, seed=s, estimator=estimator_plan.short, command=command_line(), extra={"points": len(points)}
+    )
     done: dict[int, dict[str, object]] = dict(plan.reused)
     ran = 0
     written: list[Path] = []
@@ -322,7 +327,7 @@ def sweep(
         nonlocal ran, written
         ran += 1
         done[int(str(row[index_column]))] = row
-        written = save_table([done[i] for i in sorted(done)], base, fmt.formats)
+        written = save_table([done[i] for i in sorted(done)], base, fmt.formats, metadata=meta)
 
     skipped = f" ({len(plan.reused)} resumed, skipped)" if plan.reused else ""
     start = time.perf_counter()
@@ -339,12 +344,12 @@ def sweep(
         raise CliError(f"interrupted ({what}); {kept} (--resume continues)", code) from None
     elapsed = time.perf_counter() - start
     if not written or ran == 0:
-        written = save_table(rows, base, fmt.formats)
+        written = save_table(rows, base, fmt.formats, metadata=meta)
     if outer is None:
         if not quiet:
             print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
         return
     summary = outer_mod.outer_summary(rows, keys)
-    written += save_table(summary, summary_base, fmt.formats)
+    written += save_table(summary, summary_base, fmt.formats, metadata=meta)
     if not quiet:
         print_outer_summary(cfg.name, summary, keys, n, s, ran, len(plan.reused), elapsed, written)
