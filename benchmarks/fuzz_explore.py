@@ -15,6 +15,7 @@ import argparse
 import collections
 import contextlib
 import io
+import os
 import sys
 import tempfile
 import time
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--options", type=int, default=1000, help="random command lines")
     a = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="riskmc-fuzz-"))
+    os.chdir(tmp)  # a relative --out of junk text lands here, not in the repository
     quick = {"deadline": None, "phases": [Phase.generate], "suppress_health_check": list(HealthCheck)}
 
     @settings(max_examples=a.configs, **quick)
