@@ -55,6 +55,7 @@ __all__ = [
     "format_bytes",
     "parse_bytes",
     "window_cost",
+    "worst",
 ]
 
 #: Points of a sweep, design or grid (each a model run and a row): beyond this the table
@@ -195,14 +196,25 @@ def _time_draws(config: Config) -> float:
     return total
 
 
-def window_cost(config: Config, seed: int | None = None) -> WindowCost:
+def worst(costs: list[WindowCost]) -> WindowCost:
+    """The largest of several costs, field by field (the points of a sweep or a design)."""
+    return WindowCost(
+        cells=max(c.cells for c in costs),
+        generations=max(c.generations for c in costs),
+        steps=max(c.steps for c in costs),
+        engine_bytes=max(c.engine_bytes for c in costs),
+        draw_s=max(c.draw_s for c in costs),
+    )
+
+
+def window_cost(config: Config, seed: int | None = None, probe: int = PROBE_WINDOWS) -> WindowCost:
     """Bound the work of one region-window of ``config``; ConfigError naming the key of
     what cannot run (see the module's docstring)."""
     from riskmc.engine import kernel as K
     from riskmc.params import sample_windows
 
     draw_s = _time_draws(config)
-    w = sample_windows(config, config.seed if seed is None else seed, PROBE_WINDOWS)
+    w = sample_windows(config, config.seed if seed is None else seed, probe)
     window_s = w.window_s
     interval = np.maximum(w.planner.mean(), 1e-300)
     generations = window_s / interval

@@ -132,6 +132,8 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
             "twice",
         ),
         (["sensitivity", "{cfg}", "--range", "degraded.prob=0.1:0.2", "--n", "65536"], "model runs"),
+        (["sweep", "{cfg}", "--grid", "enactors.poll_interval=2,1e-300"], "(at point 1)"),
+        (["sensitivity", "{cfg}", "--range", "planner.interval=1e-9:1"], "--range corner"),
         (["run", "{cfg}", "--seed", str(2**64)], "--seed"),
         (["run", "{cfg}", "--threads", "0"], "--threads"),
     ],
@@ -389,3 +391,22 @@ def test_sigterm_during_a_run_writes_nothing(stress_file: Path, tmp_path: Path) 
     assert proc.returncode == 143, err
     assert "interrupted (SIGTERM)" in _one_error_line(err)
     assert [p.name for p in tmp_path.iterdir()] == ["stress.toml"]  # no result, no lock, no temporary file
+
+
+def test_sigterm_inside_a_long_engine_block(tmp_path: Path) -> None:
+    """Python runs signal handlers between bytecodes only; a block of slow windows keeps the
+    main thread in the compiled engine, so the watchdog ends the process itself."""
+    from riskmc.cli.core import SIGNAL_GRACE_S
+
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text('name = "slow"\n[window]\nhours = 1.0\n[enactors]\npoll_interval = 0.0005\n')
+    args = ["run", str(cfg), "--trials", "20000", "--estimator", "naive", "--threads", "1"]
+    proc = _riskmc([*args, "--out", str(tmp_path / "r")])
+    time.sleep(8)  # start-up, then well inside the first block (minutes long)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - sent < SIGNAL_GRACE_S + 5
+    assert "interrupted (SIGTERM) while the engine was simulating" in _one_error_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.toml"]

@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -68,8 +69,54 @@ class Terminated(KeyboardInterrupt):
     (which keeps finished work) handles it too."""
 
 
+#: Seconds the main thread has to start handling Ctrl-C or SIGTERM before the watchdog ends
+#: the process (it cannot while the compiled engine runs a block: Python runs signal handlers
+#: between bytecodes only).
+SIGNAL_GRACE_S = 5.0
+#: Signals the main thread's handlers have begun to handle (the watchdog compares its own count).
+_signals_handled = [0]
+_watchdog_started = False
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    _signals_handled[0] += 1
     raise Terminated()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    _signals_handled[0] += 1
+    raise KeyboardInterrupt()
+
+
+def _signal_watchdog(read_fd: int) -> None:
+    """Read the signal numbers Python's C-level handler writes to the wakeup fd the moment a
+    signal arrives; if the main thread has not begun to handle one within SIGNAL_GRACE_S (it
+    is inside a long engine call), say so in one line and exit with 128 + the signal.  Result
+    files are written atomically and a sweep's finished points are already in its table, so
+    nothing written is lost; pool workers notice their parent is gone and leave."""
+    received = 0
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:  # pragma: no cover
+            return
+        for signum in data:
+            if signum not in (signal.SIGINT, signal.SIGTERM):
+                continue
+            received += 1
+            deadline = time.monotonic() + SIGNAL_GRACE_S
+            while _signals_handled[0] < received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _signals_handled[0] < received:
+                name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+                print_error(
+                    f"interrupted ({name}) while the engine was simulating; no partial result file was "
+                    "written (a sweep's finished points are in its table; --resume continues)"
+                )
+                from riskmc.cli.locks import release_all
+
+                release_all()  # (the kernel would release the flocks; this removes the files too)
+                os._exit(128 + signum)
 
 
 def interruption(err: KeyboardInterrupt) -> tuple[str, int]:
@@ -235,13 +282,19 @@ def _silence_stdout() -> None:
 def _install_signal_handlers() -> None:
     """SIGTERM as Ctrl-C (exit 143); SIGXFSZ ignored (see the module's docstring).  Only in
     the main thread, where Python allows handlers (tests may call ``main`` elsewhere)."""
-    import threading
-
+    global _watchdog_started
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if not _watchdog_started:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=_signal_watchdog, args=(read_fd,), name="riskmc-signals", daemon=True).start()
+        _watchdog_started = True
 
 
 app = typer.Typer(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import itertools
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from riskmc.cli.budget import check_size
+from riskmc.cli.budget import check_size, spread
 from riskmc.cli.core import CliError, app, command_line
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
@@ -27,6 +28,9 @@ from riskmc.cli.options import (
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_number
+
+if TYPE_CHECKING:
+    from riskmc.config import Config
 
 SensitivityRangeOption = Annotated[
     list[str] | None,
@@ -52,6 +56,17 @@ BaseSamplesOption = Annotated[
 SensitivityOutOption = Annotated[
     str | None, typer.Option("--out", metavar="PATH", help=out_help("_sensitivity"), show_default=False)
 ]
+
+
+def _corners(cfg: Config, specs: list[Any]) -> list[tuple[str, Config]]:
+    """The corners of the --range box (the extremes of every input together), spread."""
+    combos = list(itertools.product((0.0, 1.0), repeat=len(specs))) if len(specs) <= 11 else []
+    combos = [combos[i] for i in spread(len(combos))] + [(0.0,) * len(specs), (1.0,) * len(specs)]
+    out = []
+    for combo in combos:
+        sets = [f"{r.key}={r.value(u)}" for r, u in zip(specs, combo, strict=True)]
+        out.append(("the --range corner " + ", ".join(sets), cfg.with_overrides(sets)))
+    return out
 
 
 @app.command()
@@ -110,6 +125,7 @@ def sensitivity(
         windows_total=t * runs,
         option="--trials" if trials is not None else "trials",
         rows=runs,
+        points=_corners(cfg, specs),
     )
     plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
     with trial_progress(n * (len(box) + 2), f"{cfg.name} sensitivity", "model runs") as progress:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from riskmc.cli.budget import check_size
+from riskmc.cli.budget import check_size, spread
 from riskmc.cli.core import CliError, app, command_line, interruption
 from riskmc.cli.files import check_writable, load_scenario, output_base, read_existing, save_table
 from riskmc.cli.options import (
@@ -310,6 +310,7 @@ def sweep(
         option="--trials" if trials is not None else "trials",
         processes=min(local, len(points)),
         rows=len(points),
+        points=[(f"{index_column} {i}", sw.point_config(cfg, points[i])) for i in spread(len(points))],
     )
     existing = read_existing(paths, index_column) if resume else []
     estimator_plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
