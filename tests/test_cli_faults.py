@@ -369,7 +369,7 @@ def test_killed_sweep_leaves_no_worker_and_resumes_identically(stress_file: Path
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     whole = tmp_path / "whole.csv"
-    straight = _riskmc([*common, "--workers", "1", "--out", str(whole), "-q"])
+    straight = _riskmc([*common, "--workers", "2", "--out", str(whole), "-q"])
     _, err = straight.communicate(timeout=300)
     assert straight.returncode == 0, err
     drop = ["elapsed_s"]
