@@ -98,7 +98,7 @@ def main() -> None:
     def options(args: list[str]) -> None:
         where = Path(tempfile.mkdtemp(dir=tmp))
         args = [x.replace("{tmp}", str(where)) for x in args]
-        if "--out" not in args:
+        if "--out" not in args and args[0] != "explain":  # (explain writes no file)
             args += ["--out", f"{where}/out/"]
         if args[0] != "explain":
             args.append("-q")

@@ -232,7 +232,7 @@ def window_cost(config: Config, seed: int | None = None, probe: int = PROBE_WIND
     # the window one after another (a run writes E endpoints, each taking its attempts).
     per_write = 1 / (1 - w.fail_prob)
     run_s = w.endpoints * per_write * w.latency.mean()
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         by_time = np.where(run_s > 0, window_s / run_s, np.inf)
     runs = np.minimum(np.minimum(generations, window_s / w.poll_s), by_time) + 1
     writes = w.enactors * runs * w.endpoints
@@ -308,6 +308,7 @@ def check_budget(
     the command, so its work is not checked; ``events``: a table of every event is written
     (at most one a cell-window).
     """
+    threads = min(threads, os.cpu_count() or 1)  # the engine runs at most one thread a core
     memory = (
         processes * (BASE_BYTES + windows_kept * BYTES_PER_WINDOW + threads * cost.engine_bytes)
         + rows * BYTES_PER_ROW

@@ -134,6 +134,20 @@ def _crossing(thetas: np.ndarray, rates: np.ndarray, level: float, increasing: b
     return float(math.exp(math.log(t0) + f * (math.log(t1) - math.log(t0))))
 
 
+def grid(config: Config, key: str, low: float | None, high: float | None, points: int) -> np.ndarray:
+    """The log-spaced values of ``key`` a calibration runs (default: the configuration's value
+    / 1000 to x 1000, at most 0.5 for a probability); CalibrationError for an empty grid."""
+    v = _current_value(config, key)
+    if (low is None or high is None) and not v > 0:
+        raise CalibrationError(f"--param {key}: the configuration's value is {v:g}; give --low and --high")
+    low = v / 1000.0 if low is None else low
+    if high is None:
+        high = min(v * 1000.0, 0.5) if key.endswith("prob") else v * 1000.0
+    if not 0 < low < high:
+        raise CalibrationError(f"the grid needs 0 < --low < --high, got {low:g} and {high:g}")
+    return np.geomspace(low, high, points)
+
+
 def calibrate(
     config: Config,
     key: str,
@@ -159,17 +173,10 @@ def calibrate(
         raise CalibrationError("--exposure-cell-hours must be > 0")
     if points < 3:
         raise CalibrationError("--points must be >= 3")
-    v = _current_value(config, key)
-    if (low is None or high is None) and not v > 0:
-        raise CalibrationError(f"--param {key}: the configuration's value is {v:g}; give --low and --high")
-    low = v / 1000.0 if low is None else low
-    if high is None:
-        high = min(v * 1000.0, 0.5) if key.endswith("prob") else v * 1000.0
-    if not 0 < low < high:
-        raise CalibrationError(f"the grid needs 0 < --low < --high, got {low:g} and {high:g}")
+    thetas = grid(config, key, low, high, points)
+    low, high = float(thetas[0]), float(thetas[-1])
     trials = config.trials if trials is None else trials
     seed = config.seed if seed is None else seed
-    thetas = np.geomspace(low, high, points)
     configs = [_override(config, key, float(t)) for t in thetas]  # every value checked first
     if plan is None:
         plan = estimators.resolve(config, seed, estimator, threads=threads)

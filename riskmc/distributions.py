@@ -559,6 +559,8 @@ def _parse_empirical(key: str, table: Mapping[str, Any], base_dir: str | None) -
     for i, x in enumerate(raw):
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
             raise ConfigError(where, f"value {i + 1} must be a finite number, got {x!r}")
+        if 0 < abs(x) < 1e-300:  # subnormal: as for every number of a configuration
+            raise ConfigError(where, f"value {i + 1} must be 0 or at least 1e-300 in magnitude, got {x!r}")
     samples = tuple(sorted(float(x) for x in raw))
     return DistSpec(key=key, name=EMPIRICAL, params={}, discrete=True, samples=samples, source=source)
 

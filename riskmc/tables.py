@@ -16,6 +16,7 @@ import contextlib
 import functools
 import numbers
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -256,12 +257,25 @@ def write_table(
     return targets
 
 
+#: Largest table read back (for --resume, plot): riskmc's own tables are far smaller, and
+#: polars would panic rather than fail on a huge or sparse file it cannot hold.
+MAX_READ_BYTES = 512 * 2**20
+
+
 def read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
-    """A result table from a ``.csv`` or ``.parquet`` file (by suffix)."""
+    """A result table from a ``.csv`` or ``.parquet`` file (by suffix); ValueError for a file
+    that is not a regular one or is larger than MAX_READ_BYTES."""
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{p}: cannot tell the table format from the suffix (expected .csv or .parquet)")
+    st = p.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{p}: not a regular file")
+    if st.st_size > MAX_READ_BYTES:
+        raise ValueError(
+            f"{p}: {st.st_size:,} bytes, larger than any riskmc table ({MAX_READ_BYTES:,} at most)"
+        )
     if suffix == ".csv":
         return pl.read_csv(p, glob=False, infer_schema_length=None)  # every row: no late type surprise
-    if suffix == ".parquet":
-        return pl.read_parquet(p, glob=False)
-    raise ValueError(f"{p}: cannot tell the table format from the suffix (expected .csv or .parquet)")
+    return pl.read_parquet(p, glob=False)

@@ -134,12 +134,33 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
         (["sensitivity", "{cfg}", "--range", "degraded.prob=0.1:0.2", "--n", "65536"], "model runs"),
         (["sweep", "{cfg}", "--grid", "enactors.poll_interval=2,1e-300"], "(at point 1)"),
         (["sensitivity", "{cfg}", "--range", "planner.interval=1e-9:1"], "--range corner"),
+        (["sweep", "{cfg}", "--grid", "write.fail_prob=0.01,0.9999"], "65,536 attempts"),
+        (
+            [
+                "calibrate",
+                "{cfg}",
+                "--param",
+                "enactors.poll_interval",
+                "--low",
+                "1e-300",
+                "--high",
+                "1e-290",
+                "--observed-events",
+                "1",
+                "--exposure-cell-hours",
+                "1000",
+            ],
+            "--param enactors.poll_interval=1e-300",
+        ),
+        (["run", "{cfg}", "--set", 'write.latency={dist="empirical", samples=[1e-310]}'], "at least 1e-300"),
         (["run", "{cfg}", "--seed", str(2**64)], "--seed"),
         (["run", "{cfg}", "--threads", "0"], "--threads"),
     ],
 )
 def test_bad_options_are_one_line(stress_file: Path, tmp_path: Path, args: list[str], where: str) -> None:
     args = [a.replace("{cfg}", str(stress_file)).replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:  # never the repository's results/
+        args += ["--out", f"{tmp_path}/out/"]
     t0 = time.perf_counter()
     code, err = _invoke(args)
     assert code == 2
@@ -256,6 +277,25 @@ def test_lock_names_the_holder(stress_file: Path, tmp_path: Path) -> None:
         "x.csv",
         "x.parquet",
     ]
+
+
+def test_a_planted_lock_link_is_not_followed(stress_file: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / ".x.lock").symlink_to(victim)
+    code, err = _invoke(["run", str(stress_file), "--trials", "100", "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "lock" in _one_error_line(err)
+    assert victim.read_text() == "keep me"
+
+
+def test_plot_refuses_a_huge_table(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(2**30)  # sparse: no disk used
+    code, err = _invoke(["plot", str(big)])
+    assert code == 2
+    assert "larger than any riskmc table" in _one_error_line(err)
 
 
 def test_a_dead_writers_temporary_file_is_removed(stress_file: Path, tmp_path: Path) -> None:

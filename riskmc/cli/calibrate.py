@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -33,6 +33,9 @@ from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_estimate, format_number, print_lines
 from riskmc.errors import ConfigError
 
+if TYPE_CHECKING:
+    from riskmc.config import Config
+
 #: Grid points of the curve (riskmc.calibrate.DEFAULT_POINTS).
 DEFAULT_POINTS = 13
 
@@ -46,6 +49,19 @@ CalibrateOutOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _grid_ends(cal: Any, cfg: Config, param: str, low: float | None, high: float | None, points: int) -> Any:
+    """The configurations at both ends of the calibration grid, for the size check."""
+    try:
+        thetas = cal.grid(cfg, param, low, high, points)
+        return [
+            (f"--param {param}={t:g}", cal._override(cfg, param, float(t))) for t in (thetas[0], thetas[-1])
+        ]
+    except cal.CalibrationError as e:
+        raise CliError(str(e)) from None
+    except ConfigError as e:
+        raise CliError(config_error_message(e)) from None
 
 
 @app.command()
@@ -130,6 +146,7 @@ def calibrate(
         option="--trials" if trials is not None else "trials",
         threads=n_threads,
         rows=points,
+        points=_grid_ends(cal, cfg, param, low, high, points),
     )
     try:
         plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)

@@ -222,6 +222,12 @@ class RiskmcGroup(TyperGroup):
         except Exception as e:  # a bug or MemoryError: one line; the traceback in a log file
             print_error(internal_error_message(e))
             raise typer.Exit(EXIT_INTERNAL) from None
+        except BaseException as e:
+            # a Rust panic of polars (pyo3's PanicException derives from BaseException)
+            if isinstance(e, (SystemExit, GeneratorExit)):
+                raise
+            print_error(internal_error_message(e))
+            raise typer.Exit(EXIT_INTERNAL) from None
         finally:
             release_all()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 from riskmc.cli.core import CliError
@@ -22,6 +23,7 @@ from riskmc.cli.core import CliError
 __all__ = ["lock_output", "release_all"]
 
 _held: dict[Path, int] = {}
+_inodes: dict[Path, tuple[int, int]] = {}
 
 
 def lock_path(base: Path) -> Path:
@@ -33,14 +35,16 @@ def lock_output(base: Path, option: str = "--out") -> None:
     a CliError naming the holder's PID when another process has it."""
     import fcntl
 
-    path = lock_path(base)
-    key = path.resolve()
+    path = Path(os.path.abspath(lock_path(base)))  # (not resolve(): a link is refused, not followed)
+    key = path
     if key in _held:
         return
     for _ in range(100):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a symbolic link planted as the lock must not make riskmc write (and
+            # later remove) whatever it points to
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as e:
             raise CliError(
                 f"{option} {base}: cannot create the lock file {path}: {e.strerror or e}"
@@ -58,7 +62,12 @@ def lock_output(base: Path, option: str = "--out") -> None:
                 "write elsewhere"
             ) from None
         try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                raise CliError(f"{option} {base}: the lock {path} is not a regular file; remove it")
+            now = os.lstat(path)
+            same = (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev)
         except OSError:  # removed by the holder that just let go
             same = False
         if same:
@@ -70,13 +79,17 @@ def lock_output(base: Path, option: str = "--out") -> None:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[key] = fd
+    _inodes[key] = (os.fstat(fd).st_ino, os.fstat(fd).st_dev)
 
 
 def release_all() -> None:
     """Release every lock this process holds (at the end of each command)."""
     for path, fd in _held.items():
         with contextlib.suppress(OSError):
-            os.unlink(path)  # still holding it: see the module's docstring
+            now = os.lstat(path)
+            if (now.st_ino, now.st_dev) == _inodes.get(path):  # only the very file we locked
+                os.unlink(path)  # still holding it: see the module's docstring
         with contextlib.suppress(OSError):
             os.close(fd)  # closing the descriptor releases its flock
     _held.clear()
+    _inodes.clear()

@@ -331,6 +331,8 @@ def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estim
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        # durations near the smallest floats make BCa's acceleration 0/0; it then falls back
+        warnings.simplefilter("ignore", RuntimeWarning)
         boot = scipy.stats.bootstrap(
             (num, den),
             ratio,
