@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -49,6 +50,10 @@ DASK_INSTALL_HINT = "pip install 'riskmc[dask]'"
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: Extra seconds after which a connection still not made is abandoned (see DaskExecutor).
+CONNECT_GRACE_S = 5.0
+#: A scheduler address: protocol://host:port (host names, IPv4, or [IPv6]).
+_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
 
 
 class ExecutorError(RuntimeError):
@@ -234,12 +239,39 @@ class DaskExecutor:
             client.close()
 
     def _connect(self) -> Any:
+        if not _ADDRESS.fullmatch(self.address):
+            raise ExecutorError(
+                f"{self.address!r} is not a scheduler address (expected e.g. tcp://10.0.0.5:8786)"
+            )
         distributed = _import_distributed()
-        try:
-            return distributed.Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
-        except (OSError, TimeoutError, ValueError, TypeError) as e:
-            text = " ".join(str(e).split()) or type(e).__name__
+        # Client(timeout=...) bounds the connection, not a handshake with something that is
+        # not a scheduler (an HTTP server answers and then says nothing): connect in a
+        # thread, and give up on it at a deadline of our own.
+        box: dict[str, Any] = {}
+
+        def connect() -> None:
+            try:
+                box["client"] = distributed.Client(
+                    self.address, timeout=self.connect_timeout_s, set_as_default=False
+                )
+            except BaseException as e:  # reported by the caller
+                box["error"] = e
+
+        thread = threading.Thread(target=connect, name="riskmc-dask-connect", daemon=True)
+        thread.start()
+        thread.join(self.connect_timeout_s + CONNECT_GRACE_S)
+        if thread.is_alive():
+            raise ExecutorError(
+                f"cannot connect to the dask scheduler at {self.address}: no answer from a scheduler "
+                f"within {self.connect_timeout_s + CONNECT_GRACE_S:g} s"
+            )
+        error = box.get("error")
+        if error is not None:
+            text = " ".join(str(error).split()) or type(error).__name__
+            if isinstance(error, MemoryError):  # junk read as a message length
+                text = "the other end does not speak the dask protocol"
             raise ExecutorError(f"cannot connect to the dask scheduler at {self.address}: {text}") from None
+        return box["client"]
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
         if not items:

@@ -153,6 +153,10 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
             "--param enactors.poll_interval=1e-300",
         ),
         (["run", "{cfg}", "--set", 'write.latency={dist="empirical", samples=[1e-310]}'], "at least 1e-300"),
+        (
+            ["sweep", "{cfg}", "--grid", "degraded.prob=0.1", "--scheduler", "inproc://"],
+            "not a scheduler address",
+        ),
         (["run", "{cfg}", "--seed", str(2**64)], "--seed"),
         (["run", "{cfg}", "--threads", "0"], "--threads"),
     ],

@@ -241,6 +241,7 @@ class RiskmcGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         _install_signal_handlers()
+        sys.unraisablehook = _quiet_unraisable
         _command_line[:] = ["riskmc", *(sys.argv[1:] if args is None else list(args))]
         try:
             rv = super().main(
@@ -274,6 +275,13 @@ _command_line: list[str] = []
 def command_line() -> list[str]:
     """``riskmc`` and the arguments of the command being run (sys.argv outside the CLI)."""
     return list(_command_line) if _command_line else ["riskmc", *sys.argv[1:]]
+
+
+def _quiet_unraisable(info: Any) -> None:
+    """Errors Python can only report as "Exception ignored in ..." (a library object's
+    __del__ at exit, e.g. a Dask client that never connected): to the log, not the terminal."""
+    if info.exc_value is not None:
+        log_internal_error(info.exc_value)
 
 
 def _silence_stdout() -> None:
