@@ -15,7 +15,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from riskmc import __version__
 
@@ -28,34 +28,13 @@ __all__ = ["PREFIX", "config_toml", "provenance", "read_provenance"]
 PREFIX = "riskmc_"
 
 
-def _toml_tables(data: Mapping[str, Any], prefix: str, out: list[str]) -> None:
-    from riskmc.sweep import toml_value
-
-    plain = {k: v for k, v in data.items() if not (isinstance(v, Mapping) and "dist" not in v)}
-    tables = {k: v for k, v in data.items() if k not in plain}
-    if plain or not tables:
-        if prefix:
-            out.append(f"\n[{prefix}]")
-        out.extend(f"{_key(k)} = {toml_value(v)}" for k, v in plain.items())
-    for k, v in tables.items():
-        _toml_tables(v, f"{prefix}.{_key(k)}" if prefix else _key(k), out)
-
-
-def _key(k: object) -> str:
-    import json
-    import re
-
-    text = str(k)
-    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text)
-
-
 def config_toml(config: Config) -> str:
     """The scenario as TOML text (its data after overrides; distributions as inline tables)."""
-    out: list[str] = []
+    from riskmc.sweep import toml_document
+
     data = dict(config.raw)
     data.setdefault("name", config.name)  # (else the file's stem, which a copy would not have)
-    _toml_tables(data, "", out)
-    return "\n".join(out).lstrip("\n") + "\n"
+    return toml_document(data)
 
 
 def provenance(

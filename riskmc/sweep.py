@@ -101,6 +101,20 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as a TOML value")
 
 
+def toml_document(data: Mapping[str, Any], prefix: str = "") -> str:
+    """``data`` as a TOML document: plain keys first, then a ``[section]`` per sub-table; a
+    distribution table (one with a ``dist`` key) stays an inline value."""
+    plain = {k: v for k, v in data.items() if not (isinstance(v, Mapping) and "dist" not in v)}
+    lines = [f"[{prefix}]"] if prefix and (plain or len(plain) == len(data)) else []
+    lines += [f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in plain.items()]
+    parts = ["\n".join(lines)] if lines else []
+    for k, v in data.items():
+        if k not in plain:
+            name = f"{prefix}.{_toml_key(str(k))}" if prefix else _toml_key(str(k))
+            parts.append(toml_document(v, name))
+    return "\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
+
+
 def _split_top_level(text: str) -> list[str]:
     """``text`` split at commas outside brackets, braces and quotes."""
     parts: list[str] = []

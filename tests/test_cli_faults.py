@@ -16,30 +16,17 @@ import pytest
 from typer.testing import CliRunner
 
 from riskmc.cli import app
-from riskmc.sweep import toml_value
+from riskmc.sweep import toml_document
 from riskmc.tables import read_table
 from tests.conftest import STRESS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _toml(data: dict[str, object], prefix: str = "") -> str:
-    lines, tables = [], []
-    for k, v in data.items():
-        if isinstance(v, dict) and "dist" not in v:
-            tables.append((f"{prefix}{k}", v))
-        else:
-            lines.append(f"{k} = {toml_value(v)}")
-    out = "\n".join(lines) + "\n"
-    for name, sub in tables:
-        out += f"\n[{name}]\n" + _toml(sub, f"{name}.")
-    return out
-
-
 @pytest.fixture
 def stress_file(tmp_path: Path) -> Path:
     path = tmp_path / "stress.toml"
-    path.write_text(_toml({"name": "stress", **STRESS}))
+    path.write_text(toml_document({"name": "stress", **STRESS}))
     return path
 
 
@@ -157,6 +144,7 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
             ["sweep", "{cfg}", "--grid", "degraded.prob=0.1", "--scheduler", "inproc://"],
             "not a scheduler address",
         ),
+        (["plot", str(REPO / "results" / "compare.csv"), "--out", "{tmp}/a\x00b"], "NUL"),
         (["run", "{cfg}", "--seed", str(2**64)], "--seed"),
         (["run", "{cfg}", "--threads", "0"], "--threads"),
     ],
@@ -352,13 +340,11 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return bool(predicate())
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
-def test_sigterm_keeps_finished_points_and_leaves_no_worker(stress_file: Path, tmp_path: Path) -> None:
-    mark = f"RISKMC_TEST_{uuid.uuid4().hex}"
-    out = tmp_path / "sw.csv"
-    args = [
+def _six_point_sweep(config: Path) -> list[str]:
+    """A sweep of six points, each a few seconds: long enough to be interrupted midway."""
+    return [
         "sweep",
-        str(stress_file),
+        str(config),
         "--lhs",
         "6",
         "--range",
@@ -367,13 +353,16 @@ def test_sigterm_keeps_finished_points_and_leaves_no_worker(stress_file: Path, t
         "30000",
         "--estimator",
         "naive",
-        "--workers",
-        "2",
-        "--out",
-        str(out),
         "--format",
         "csv",
     ]
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_sigterm_keeps_finished_points_and_leaves_no_worker(stress_file: Path, tmp_path: Path) -> None:
+    mark = f"RISKMC_TEST_{uuid.uuid4().hex}"
+    out = tmp_path / "sw.csv"
+    args = [*_six_point_sweep(stress_file), "--workers", "2", "--out", str(out)]
     proc = _riskmc(args, {mark: "1"})
     assert _wait_for(lambda: out.exists(), 120), "no point finished"
     proc.send_signal(signal.SIGTERM)
@@ -389,20 +378,7 @@ def test_sigterm_keeps_finished_points_and_leaves_no_worker(stress_file: Path, t
 def test_killed_sweep_leaves_no_worker_and_resumes_identically(stress_file: Path, tmp_path: Path) -> None:
     mark = f"RISKMC_TEST_{uuid.uuid4().hex}"
     out = tmp_path / "sw.csv"
-    common = [
-        "sweep",
-        str(stress_file),
-        "--lhs",
-        "6",
-        "--range",
-        "degraded.prob=0.01:0.1",
-        "--trials",
-        "30000",
-        "--estimator",
-        "naive",
-        "--format",
-        "csv",
-    ]
+    common = _six_point_sweep(stress_file)
     proc = _riskmc([*common, "--workers", "2", "--out", str(out)], {mark: "1"})
     assert _wait_for(lambda: out.exists(), 120), "no point finished"
     assert len(_marked_processes(mark)) >= 3  # the command, two workers (and the resource tracker)

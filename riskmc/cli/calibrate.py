@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 
 from riskmc.cli.budget import check_size
 from riskmc.cli.core import CliError, app, command_line, config_error_message
-from riskmc.cli.files import load_scenario, output_base, save_table
+from riskmc.cli.files import load_scenario, names_directory, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
     MAX_POINTS,
@@ -131,7 +130,7 @@ def calibrate(
     base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
     # the curve beside the row: <dir>/<name>_calibration_curve.*, or PATH_curve.* for --out PATH
     curve_out = out
-    if out is not None and not (out.endswith(("/", os.sep)) or Path(out).is_dir()):
+    if out is not None and not names_directory(out):
         curve_out = str(Path(out).with_name(Path(out).stem + "_curve" + Path(out).suffix))
     curve_base, _ = output_base(curve_out, f"{cfg.name}_calibration_curve", fmt.formats)
     n_threads = default_threads() if threads is None else threads

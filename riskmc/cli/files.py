@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_RESULTS_DIR",
     "check_writable",
     "load_scenario",
+    "names_directory",
     "output_base",
     "read_existing",
     "save_table",
@@ -80,6 +81,19 @@ def check_writable(path: Path, option: str) -> None:
         raise CliError(f"{option} {path}: {e.strerror or e}") from None
 
 
+def names_directory(out: str, option: str = "--out") -> bool:
+    """Whether ``out`` names a directory (an existing one, or a trailing separator); a
+    CliError for a path that cannot even be looked at (a NUL, a name too long, a loop)."""
+    if "\0" in out:
+        raise CliError(f"{option} {out!r}: a path cannot hold a NUL character")
+    if out.endswith(("/", os.sep)):
+        return True
+    try:
+        return Path(out).is_dir()
+    except OSError as e:
+        raise CliError(f"{option} {out[:60]!r}: {e.strerror or e}") from None
+
+
 def output_base(
     out: str | None, name: str, formats: Sequence[str], option: str = "--out"
 ) -> tuple[Path, list[Path]]:
@@ -90,13 +104,7 @@ def output_base(
     """
     if out is not None and not out.strip():
         raise CliError(f"{option} {out!r}: must name a file")
-    if out is not None and "\0" in out:
-        raise CliError(f"{option} {out!r}: a path cannot hold a NUL character")
-    try:
-        is_dir = out is not None and Path(out).is_dir()
-    except OSError as e:  # a name too long, a loop of links, ...
-        raise CliError(f"{option} {str(out)[:60]!r}: {e.strerror or e}") from None
-    if out is None or out.endswith(("/", os.sep)) or is_dir:
+    if out is None or names_directory(out, option):
         # Spelt <name>.csv so that only the ".csv" is replaced: a dotted scenario name
         # ("baseline.v2") stays whole.
         directory = DEFAULT_RESULTS_DIR if out is None else Path(out)

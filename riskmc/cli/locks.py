@@ -23,7 +23,6 @@ from riskmc.cli.core import CliError
 __all__ = ["lock_output", "release_all"]
 
 _held: dict[Path, int] = {}
-_inodes: dict[Path, tuple[int, int]] = {}
 
 
 def lock_path(base: Path) -> Path:
@@ -79,17 +78,15 @@ def lock_output(base: Path, option: str = "--out") -> None:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[key] = fd
-    _inodes[key] = (os.fstat(fd).st_ino, os.fstat(fd).st_dev)
 
 
 def release_all() -> None:
     """Release every lock this process holds (at the end of each command)."""
     for path, fd in _held.items():
         with contextlib.suppress(OSError):
-            now = os.lstat(path)
-            if (now.st_ino, now.st_dev) == _inodes.get(path):  # only the very file we locked
+            ours, now = os.fstat(fd), os.lstat(path)
+            if (now.st_ino, now.st_dev) == (ours.st_ino, ours.st_dev):  # only the file we locked
                 os.unlink(path)  # still holding it: see the module's docstring
         with contextlib.suppress(OSError):
             os.close(fd)  # closing the descriptor releases its flock
     _held.clear()
-    _inodes.clear()

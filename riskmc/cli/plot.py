@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from riskmc.cli.core import CliError, app, command_line, one_line
-from riskmc.cli.files import check_writable
+from riskmc.cli.files import check_writable, names_directory
 from riskmc.cli.options import QuietOption
 
 if TYPE_CHECKING:
@@ -159,7 +158,7 @@ def _plot_path(out: str | None, results: Path) -> Path:
         raise CliError(f"--out {out!r}: must name a file")
     if out is None:
         path = results.with_suffix(".png")
-    elif out.endswith(("/", os.sep)) or Path(out).is_dir():
+    elif names_directory(out):
         path = Path(out) / f"{results.stem}.png"
     else:
         path = Path(out)
