@@ -728,8 +728,22 @@ class Config:
         return parse_config(self.raw, self.source, overrides)
 
 
+#: The source of a scenario read from standard input (``riskmc run -``).
+STDIN_SOURCE = "<stdin>"
+
+
 def _default_name(source: str) -> str:
+    if source == STDIN_SOURCE:
+        return "stdin"
     return "config" if source == "<string>" else Path(source).stem
+
+
+def _base_dir(source: str) -> str | None:
+    """Where a relative path inside the scenario (an empirical samples file) is looked up:
+    the scenario file's directory, the working directory for standard input."""
+    if source == "<string>":
+        return None
+    return os.getcwd() if source == STDIN_SOURCE else os.path.dirname(os.path.abspath(source))
 
 
 def parse_config(data: Mapping[str, Any], source: str = "<string>", overrides: Sequence[str] = ()) -> Config:
@@ -767,7 +781,7 @@ def _parse_config(data: Mapping[str, Any], source: str, overrides: Sequence[str]
     seed = _plain_int("seed", raw.get("seed", KEYS["seed"].default), KEYS["seed"])
     trials = _plain_int("trials", raw.get("trials", KEYS["trials"].default), KEYS["trials"])
 
-    base_dir = None if source == "<string>" else os.path.dirname(os.path.abspath(source))
+    base_dir = _base_dir(source)
     values: dict[str, Value] = {}
     for key in VALUE_KEYS:
         spec = KEYS[key]
@@ -790,30 +804,22 @@ def _parse_config(data: Mapping[str, Any], source: str, overrides: Sequence[str]
 
 
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
-    """Read a TOML scenario file and validate it (see :func:`parse_config`).
+    """Read a TOML scenario file and validate it (see :func:`parse_config`); ``"-"`` reads
+    it from standard input (its name then defaults to ``stdin``, relative paths inside it
+    are relative to the working directory).
 
     A file that cannot be read or is not valid TOML raises ConfigError keyed by the path.
     """
     source = os.fspath(path)
     if "\0" in source:
         raise ConfigError(repr(source), "a path cannot hold a NUL character")
+    if source == "-":
+        source = STDIN_SOURCE
+        text = _read_stdin()
+    else:
+        text = _read_file(source)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; a device (/dev/zero) or a
-        # FIFO is refused before a byte is read, a huge file by its size.
-        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise ConfigError(source, "not a regular file (a scenario is a TOML file)")
-            if st.st_size > MAX_CONFIG_BYTES:
-                raise ConfigError(
-                    source,
-                    f"the file is {st.st_size:,} bytes; a scenario file is at most {MAX_CONFIG_BYTES:,}",
-                )
-            text = f.read(MAX_CONFIG_BYTES + 1)
         data = tomllib.loads(text.decode("utf-8"))
-    except OSError as e:
-        raise ConfigError(source, f"cannot read the file: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, f"invalid TOML: {e}") from None
     except UnicodeDecodeError as e:
@@ -827,3 +833,42 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
             "the keys and their defaults are in docs/model.md section 6)",
         )
     return parse_config(data, source, overrides)
+
+
+def _read_file(source: str) -> bytes:
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a device (/dev/zero) or a
+        # FIFO is refused before a byte is read, a huge file by its size.
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ConfigError(source, "not a regular file (a scenario is a TOML file)")
+            if st.st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    source,
+                    f"the file is {st.st_size:,} bytes; a scenario file is at most {MAX_CONFIG_BYTES:,}",
+                )
+            return f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(source, f"cannot read the file: {e.strerror or e}") from None
+
+
+def _read_stdin() -> bytes:
+    """Standard input, at most MAX_CONFIG_BYTES (a pipe from /dev/zero must not fill memory)."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise ConfigError(STDIN_SOURCE, "there is no standard input to read the scenario from")
+    if sys.stdin.isatty():
+        raise ConfigError(
+            STDIN_SOURCE, "standard input is a terminal; pipe the scenario in (riskmc run - < FILE)"
+        )
+    try:
+        text = stream.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(STDIN_SOURCE, f"cannot read standard input: {e.strerror or e}") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(STDIN_SOURCE, f"more than {MAX_CONFIG_BYTES:,} bytes; a scenario is at most that")
+    return text

@@ -10,6 +10,7 @@ same delays play out with the fix in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,15 +53,20 @@ class Replay:
         }
 
 
-def find_event_trial(config: Config, seed: int, max_trials: int = 200_000) -> tuple[int, int] | None:
+def find_event_trial(
+    config: Config, seed: int, max_trials: int = 200_000, progress: Callable[[int], None] | None = None
+) -> tuple[int, int] | None:
     """The first region-window (lowest trial) with an empty-record event and its first cell
-    with one, or None within ``max_trials``."""
+    with one, or None within ``max_trials``; ``progress(k)`` after each block of k trials."""
     for first in range(0, max_trials, BLOCK_TRIALS):
-        sample = simulate(config, seed, range(first, min(max_trials, first + BLOCK_TRIALS)), naive_plan())
+        trials = range(first, min(max_trials, first + BLOCK_TRIALS))
+        sample = simulate(config, seed, trials, naive_plan())
         hits = np.flatnonzero(sample.events)
         if hits.size:
             i = int(hits[0])
             return int(sample.trials[i]), int(sample.first_event_cell[i])
+        if progress is not None:
+            progress(len(trials))
     return None
 
 

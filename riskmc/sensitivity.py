@@ -39,6 +39,7 @@ import scipy.stats
 from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimators import Plan, naive_plan
+from riskmc.execute import Executor
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -305,6 +306,28 @@ def _override(key: str, value: float) -> str:
 _RESAMPLES = 10
 
 
+@dataclass(frozen=True)
+class _PointTask:
+    """One model run as plain, picklable data (a spawned process or a Dask worker runs it)."""
+
+    raw: dict[str, Any]
+    source: str
+    overrides: tuple[str, ...]
+    outputs: tuple[str, ...]
+    plan: Plan
+    trials: int
+    seed: int
+
+
+def _evaluate_point(task: _PointTask) -> list[float]:
+    """The outputs of one model run (top level, so that a worker can unpickle it)."""
+    from riskmc.config import parse_config
+
+    cfg = parse_config(task.raw, task.source, task.overrides)
+    row = estimators.run(cfg, task.plan, trials=task.trials, seed=task.seed, n_resamples=_RESAMPLES).row()
+    return [log10_p_of(row) if name == "log10_p_cell_window" else float(row[name]) for name in task.outputs]  # type: ignore[arg-type]
+
+
 def riskmc_model(
     config: Config,
     inputs: Sequence[str],
@@ -314,6 +337,7 @@ def riskmc_model(
     seed: int,
     plan: Plan | None = None,
     progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A vectorized ``func(X) -> Y`` for :func:`sobol_indices`: row i of X gives the values
     of the configuration keys ``inputs`` (in that order, so pass ``list(ranges)``).
@@ -324,27 +348,32 @@ def riskmc_model(
     integer.  Column j of Y is ``outputs[j]``: a numeric column of the row, or
     ``log10_p_cell_window`` (:func:`log10_p_of`).  ``progress(1)`` after every point.
 
+    The points of one call run on ``executor`` (default: this process, in order); a point's
+    numbers depend only on its configuration, so Y is the same wherever they run.
     :func:`sobol_indices` evaluates n * (d + 2) points, each a full run of ``trials``
     region-windows.
     """
     plan = naive_plan() if plan is None else plan
     inputs = list(inputs)
-    outputs = list(outputs)
+    outputs = tuple(outputs)
     for key in inputs:
         _override(key, 1.0)  # unknown keys fail now rather than at the first point
     if not outputs:
         raise ValueError("outputs must name at least one output")
+    from riskmc.execute import LocalExecutor
 
     def func(x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=float))
         if x.shape[1] != len(inputs):
             raise ValueError(f"X has {x.shape[1]} columns but there are {len(inputs)} inputs")
+        tasks = []
+        for point in x:
+            sets = tuple(_override(k, v) for k, v in zip(inputs, point, strict=True))
+            config.with_overrides(sets)  # an impossible value fails here, before any point runs
+            tasks.append(_PointTask(config.raw, config.source, sets, outputs, plan, trials, seed))
         y = np.empty((x.shape[0], len(outputs)))
-        for i, point in enumerate(x):
-            cfg = config.with_overrides([_override(k, v) for k, v in zip(inputs, point, strict=True)])
-            row = estimators.run(cfg, plan, trials=trials, seed=seed, n_resamples=_RESAMPLES).row()
-            for j, name in enumerate(outputs):
-                y[i, j] = log10_p_of(row) if name == "log10_p_cell_window" else float(row[name])  # type: ignore[arg-type]
+        for i, values in (executor or LocalExecutor(1)).map(_evaluate_point, tasks):
+            y[i] = values
             if progress is not None:
                 progress(1)
         return y

@@ -222,7 +222,7 @@ def test_run_summary(first_run: tuple[Result, Path]) -> None:
         "without a degraded run",
         "with a degraded run",
         "95% CI",
-        "Wilson at the effective sample size",
+        "Wilson (ESS)]",  # the short name on the terminal; the file has the full text
         "mean_plan_age_s",
         "runs_per_hour",
         "the trials asked for",
@@ -718,8 +718,14 @@ def test_output_base(tmp_path: Path) -> None:
     assert paths == [tmp_path / "r.csv"]
     _base, paths = output_base(str(tmp_path), "a/b", ["parquet"])
     assert paths == [tmp_path / "a_b.parquet"]
+    (tmp_path / "new").mkdir()
     _base, paths = output_base(f"{tmp_path}/new/", "s", ["csv"])
     assert paths == [tmp_path / "new" / "s.csv"]
+    # a directory the user names must exist (only the default results/ is created)
+    for missing in (f"{tmp_path}/absent/", f"{tmp_path}/absent/r"):
+        with pytest.raises(cli.CliError, match="absent does not exist"):
+            output_base(missing, "s", ["csv"])
+    assert not (tmp_path / "absent").exists()
     with pytest.raises(cli.CliError, match="--out"):
         output_base("", "s", ["csv"])
 

@@ -19,6 +19,7 @@ from riskmc.cli.options import (
     Estimator,
     EstimatorOption,
     FormatOption,
+    JsonRowsOption,
     MemoryBudgetOption,
     QuietOption,
     SeedOption,
@@ -31,7 +32,7 @@ from riskmc.cli.options import (
     out_help,
 )
 from riskmc.cli.progress import trial_progress
-from riskmc.cli.summaries import format_number, print_table, with_ci
+from riskmc.cli.summaries import format_number, print_json, print_table, with_ci
 from riskmc.errors import ConfigError
 
 ScenarioOption = Annotated[
@@ -63,6 +64,7 @@ def compare(
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     threads: ThreadsOption = None,
     memory_budget: MemoryBudgetOption = None,
+    as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Compare mitigations with the baseline on the same trials (common random numbers).
@@ -109,7 +111,9 @@ def compare(
 
     meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
     written = save_table(rows, base, fmt.formats, metadata=meta)
-    if not quiet:
+    if as_json:
+        print_json(rows)
+    elif not quiet:
         print_compare_summary(cfg.name, rows, n, s, elapsed, written)
 
 

@@ -171,7 +171,7 @@ def print_error(message: str) -> None:
 
 def config_error_message(err: ConfigError, path: str | os.PathLike[str] | None = None) -> str:
     """``<path>: problem`` for a file that cannot be read, else ``config key 'k': problem``."""
-    if path is not None and err.key == os.fspath(path):
+    if path is not None and (err.key == os.fspath(path) or (os.fspath(path) == "-" and err.key == "<stdin>")):
         return f"{err.key}: {err.problem}"
     return f"config key {err.key!r}: {err.problem}"
 
@@ -316,7 +316,7 @@ app = typer.Typer(
     cls=RiskmcGroup,
     help="Monte Carlo risk estimates for race conditions in automated DNS management (docs/model.md).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

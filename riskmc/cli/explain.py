@@ -19,6 +19,7 @@ from riskmc.cli.options import (
     count_parser,
     mitigation_names,
 )
+from riskmc.cli.progress import trial_progress
 from riskmc.errors import ConfigError
 
 TrialOption = Annotated[
@@ -89,7 +90,8 @@ def explain(
         option="--search-trials",
     )
     if trial is None:
-        found = ex.find_event_trial(cfg, s, search)
+        with trial_progress(search, f"{cfg.name}: searching for an event") as progress:
+            found = ex.find_event_trial(cfg, s, search, progress)
         if found is None:
             raise CliError(f"no empty-record event in the first {search:,} trials of {cfg.name}", exit_code=1)
         trial, cell = found

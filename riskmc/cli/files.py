@@ -22,6 +22,7 @@ __all__ = [
     "names_directory",
     "output_base",
     "read_existing",
+    "require_directory",
     "save_table",
 ]
 
@@ -94,6 +95,20 @@ def names_directory(out: str, option: str = "--out") -> bool:
         raise CliError(f"{option} {out[:60]!r}: {e.strerror or e}") from None
 
 
+def require_directory(directory: Path, option: str, out: str) -> None:
+    """A directory named by the user must exist: only the default ``results/`` is created
+    (a typo in --out should not leave files in a new directory nobody looks at)."""
+    try:
+        if directory.is_dir():
+            return
+        exists = directory.exists()
+    except OSError as e:
+        raise CliError(f"{option} {out[:60]!r}: {e.strerror or e}") from None
+    if exists:
+        raise CliError(f"{option} {out}: {directory} is not a directory")
+    raise CliError(f"{option} {out}: the directory {directory} does not exist (create it first)")
+
+
 def output_base(
     out: str | None, name: str, formats: Sequence[str], option: str = "--out"
 ) -> tuple[Path, list[Path]]:
@@ -113,6 +128,8 @@ def output_base(
         base = Path(out)
         if base.name in ("", ".", ".."):
             raise CliError(f"{option} {out!r}: must name a file")
+    if out is not None:
+        require_directory(base.parent, option, out)
     from riskmc.tables import table_paths
 
     paths = table_paths(base, formats)

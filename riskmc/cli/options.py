@@ -119,7 +119,9 @@ def _share(value: float) -> float:
 ConfigArgument = Annotated[
     Path,
     typer.Argument(
-        metavar="CONFIG", help="Scenario file (TOML, keys in docs/model.md section 6).", show_default=False
+        metavar="CONFIG",
+        help="Scenario file (TOML, keys in docs/model.md section 6); - reads it from standard input.",
+        show_default=False,
     ),
 ]
 TrialsOption = Annotated[
@@ -167,6 +169,14 @@ FormatOption = Annotated[
     typer.Option("--format", case_sensitive=False, help="Result file format(s) to write."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")]
+JsonRowsOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the results row(s) on stdout as JSON instead of the summary (NaN as null, "
+        'infinite numbers as "inf"/"-inf"); the files are written as usual.',
+    ),
+]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(

@@ -19,6 +19,7 @@ from riskmc.cli.options import (
     Estimator,
     EstimatorOption,
     FormatOption,
+    JsonRowsOption,
     MaxSecondsOption,
     MaxTrialsOption,
     MemoryBudgetOption,
@@ -36,7 +37,7 @@ from riskmc.cli.options import (
     mitigation_names,
 )
 from riskmc.cli.progress import target_progress, trial_progress
-from riskmc.cli.summaries import format_number, print_lines, short_method
+from riskmc.cli.summaries import format_estimate, format_number, impact_words, print_json, print_lines
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def run(
     min_hits: MinHitsOption = None,
     threads: ThreadsOption = None,
     memory_budget: MemoryBudgetOption = None,
+    as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
@@ -167,7 +169,9 @@ def run(
         written += save_table(events_frame(result), events_base, fmt.formats, "--events", meta)
     if exceed_base is not None:
         written += save_table(exceedance_frame(result), exceed_base, fmt.formats, "--exceedance", meta)
-    if not quiet:
+    if as_json:
+        print_json(result.row())
+    elif not quiet:
         print_run_summary(result, written)
 
 
@@ -205,10 +209,10 @@ def print_run_summary(result: Any, written: Sequence[Path]) -> None:
         stop += f": rel_err {format_number(p.rel_err, 3)} <= {format_number(result.target_rel_err, 3)}"
     lines.append(("stopped by", stop))
     for name, e in est.values.items():
-        lines.append((name, _estimate_text(e)))
+        lines.append((name, _estimate_text(name, e)))
         if name == "p_cell_window":
             for stratum, es in est.strata.items():
-                lines.append((_STRATA_TEXT[stratum], _estimate_text(es)))
+                lines.append((_STRATA_TEXT[stratum], _estimate_text(name, es)))
     if est.unseen:
         lines.append(
             (
@@ -217,14 +221,14 @@ def print_run_summary(result: Any, written: Sequence[Path]) -> None:
                 "its bound is in every upper end above",
             )
         )
+    lines.append(("methods", "short names here; the full text is in the *_method columns of the file"))
+    lines.append(("impact", "in region-traffic-minutes: minutes x the share of the region's traffic lost"))
     rate = f"{smp.n / result.elapsed_s:,.0f} region-windows/s" if result.elapsed_s > 0 else "-"
     lines.append(("elapsed", f"{result.elapsed_s:.2f} s  ({rate})"))
     print_lines(lines, written)
 
 
-def _estimate_text(e: Any) -> str:
-    ci = e.confidence_interval
-    return (
-        f"{format_number(e.estimate)}  [95% CI {format_number(ci.low)}, {format_number(ci.high)}; "
-        f"{short_method(e.method)}]"
-    )
+def _estimate_text(name: str, e: Any) -> str:
+    text = format_estimate(e, name)
+    words = impact_words(name, e.estimate, e.confidence_interval.high)
+    return f"{text}  {words}" if words else text

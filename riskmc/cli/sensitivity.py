@@ -28,6 +28,7 @@ from riskmc.cli.options import (
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_number
+from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 
 if TYPE_CHECKING:
     from riskmc.config import Config
@@ -79,6 +80,8 @@ def sensitivity(
     overrides: SetOption = None,
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: SensitivityOutOption = None,
     fmt: FormatOption = TableFormat.both,
     memory_budget: MemoryBudgetOption = None,
@@ -117,6 +120,7 @@ def sensitivity(
         raise CliError(
             f"--n: {n} x ({len(box)} ranges + 2) = {runs:,} model runs; the limit is {MAX_POINTS:,}"
         )
+    executor = executor_for(workers, scheduler, 1)
     check_size(
         cfg,
         s,
@@ -125,12 +129,20 @@ def sensitivity(
         windows_total=t * runs,
         option="--trials" if trials is not None else "trials",
         rows=runs,
+        processes=min(getattr(executor, "workers", 1), runs),
         points=_corners(cfg, specs),
     )
     plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
-    with trial_progress(n * (len(box) + 2), f"{cfg.name} sensitivity", "model runs") as progress:
-        model = sens.riskmc_model(cfg, list(box), trials=t, seed=s, plan=plan, progress=progress)
-        result = sens.sobol_indices(model, box, n, seed=s)
+    from riskmc.execute import ExecutorError
+
+    try:
+        with executor, trial_progress(runs, f"{cfg.name} sensitivity", "model runs") as progress:
+            model = sens.riskmc_model(
+                cfg, list(box), trials=t, seed=s, plan=plan, progress=progress, executor=executor
+            )
+            result = sens.sobol_indices(model, box, n, seed=s)
+    except ExecutorError as e:
+        raise CliError(f"--scheduler {scheduler!r}: {e}") from None
     rows = sens.sensitivity_rows(result, output_names=list(sens.DEFAULT_OUTPUTS))
     from riskmc.provenance import provenance
 

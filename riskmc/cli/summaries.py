@@ -13,7 +13,19 @@ if TYPE_CHECKING:
 #: The level of every interval (riskmc.estimates.CONFIDENCE).
 CONFIDENCE = 0.95
 
-__all__ = ["format_estimate", "format_number", "print_lines", "print_table", "with_ci"]
+__all__ = [
+    "duration_words",
+    "format_estimate",
+    "format_number",
+    "impact_words",
+    "interval_text",
+    "json_value",
+    "print_json",
+    "print_lines",
+    "print_table",
+    "terse_method",
+    "with_ci",
+]
 
 #: ``_method`` of a compare table's baseline row (riskmc.compare.REFERENCE_METHOD).
 REFERENCE_METHOD = "reference"
@@ -32,22 +44,102 @@ def format_number(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
-def format_estimate(e: Estimate) -> str:
+#: Minutes of a region-year (riskmc.estimators.MINUTES_PER_YEAR): no annual impact can be larger.
+MINUTES_PER_YEAR = 8766.0 * 60.0
+
+#: The method texts' core phrases and their names on the terminal (the files keep the full
+#: text), first match wins.
+_TERSE = (
+    ("1 + (max C - 1)", "Wilson (ESS) on the extra cells"),
+    ("Wilson at the effective sample size", "Wilson (ESS)"),
+    ("no hit, zero-hit bound", "zero-hit bound"),
+    ("bootstrap-BCa", "BCa bootstrap"),
+    ("ratio-t", "ratio-t"),
+    ("self-normalised ratio, delta-method t", "delta-method t"),
+    ("self-normalised paired difference", "paired delta-method t"),
+    ("self-normalised mean, t", "t"),
+    ("exact Poisson bound", "Poisson bound (none seen)"),
+    ("compound year model", "simulated years, percentile bootstrap"),
+    ("t on the mean impact", "t"),
+    ("Markov bound", "Markov bound (no event)"),
+    ("no event; bound", "bound (no event)"),
+    ("transformed", "from p_region_window"),
+    ("paired delta method", "paired delta method"),
+    ("paired-t", "paired t"),
+)
+
+
+def terse_method(method: str) -> str:
+    """A method's short name for the terminal: the estimator's label dropped (the summary
+    names it once), the core procedure named, and whether an unseen stratum's bound or the
+    cap of a region-year is in the interval."""
+    text = short_method(method)
+    for prefix in ("naive: ", "naive; "):
+        text = text.removeprefix(prefix)
+    name = next((short for phrase, short in _TERSE if phrase in text), None)
+    if name is None:
+        head = text.split(";")[0].strip()
+        name = head if len(head) <= 40 else head[:39] + "…"
+    if "unobserved strat" in text or "unseen" in text or "widened" in text:
+        name += " + unseen-stratum bound"
+    if "capped at" in text:
+        name += ", capped"
+    return name
+
+
+def interval_text(name: str, value: float, lo: float, hi: float) -> str:
+    """``value [lo, hi]``: a probability's upper end never above 1, an infinite end said in
+    words (never ``0 [0, inf]``)."""
+    if name.startswith("p_") and hi > 1:
+        hi = 1.0
+    high = "no upper bound" if math.isinf(hi) else format_number(hi)
+    return f"{format_number(value)} [{format_number(lo)}, {high}]"
+
+
+def duration_words(minutes: float) -> str:
+    """A number of minutes as a duration a person reads: 28 s, 4.2 min, 3.1 h, 2.5 days."""
+    if not math.isfinite(minutes):
+        return "an unbounded time"
+    seconds = minutes * 60.0
+    for limit, unit, size in ((60.0, "s", 1.0), (3600.0, "min", 60.0), (172_800.0, "h", 3600.0)):
+        if seconds < limit:
+            return f"{format_number(seconds / size, 2)} {unit}"
+    return f"{format_number(seconds / 86_400.0, 2)} days"
+
+
+def impact_words(name: str, value: float, hi: float) -> str:
+    """An impact in region-traffic-minutes in words: the time for which the whole region's
+    traffic would be lost, and a flag when an annual figure exceeds the year itself."""
+    if not name.startswith("impact_"):
+        return ""
+    words = (
+        "= no traffic lost"
+        if value == 0
+        else f"= all of the region's traffic lost for {duration_words(value)}"
+    )
+    if "per_year" in name:
+        words += " a year"
+        if max(value, hi) > MINUTES_PER_YEAR:
+            words += f"; ABOVE the {MINUTES_PER_YEAR:,.0f} minutes of a year: overlapping outages"
+    return words
+
+
+def format_estimate(e: Estimate, name: str = "") -> str:
+    """``value  [95% CI lo, hi; method]`` with the method's short name."""
     ci = e.confidence_interval
     level = f"{CONFIDENCE:.0%}"
-    return (
-        f"{format_number(e.estimate)}  [{level} CI {format_number(ci.low)}, "
-        f"{format_number(ci.high)}; {e.method}]"
-    )
+    core = interval_text(name, e.estimate, ci.low, ci.high)
+    value, _, bounds = core.partition(" [")
+    return f"{value}  [{level} CI {bounds[:-1]}; {terse_method(e.method)}]"
 
 
 def with_ci(row: Mapping[str, Any], name: str) -> str:
     """``value [lo, hi]`` of an estimate's columns in a result row (the value alone for the
     compare reference row)."""
-    value = format_number(float(row[name]))
+    value = float(row[name])
     if row.get(f"{name}_method") == REFERENCE_METHOD:
-        return f"{value} (reference)"
-    return f"{value} [{format_number(float(row[f'{name}_lo']))}, {format_number(float(row[f'{name}_hi']))}]"
+        return f"{format_number(value)} (reference)"
+    return interval_text(name, value, float(row[f"{name}_lo"]), float(row[f"{name}_hi"]))
 
 
 def print_table(
@@ -75,3 +167,25 @@ def short_method(method: str) -> str:
     """A method text without the estimator's label in front (the summary names it once)."""
     head, sep, tail = method.partition("): ")
     return tail if sep and head.startswith("importance sampling") else method
+
+
+def json_value(value: Any) -> Any:
+    """Table cells as JSON: NaN as null, an infinite number as the string "inf" or "-inf" (as
+    the CSV files write it; JSON has no non-finite number), rows (mappings, a polars
+    DataFrame) and lists of them converted throughout."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if hasattr(value, "to_dicts"):  # a polars DataFrame: its rows
+        return json_value(value.to_dicts())
+    return value
+
+
+def print_json(data: Any) -> None:
+    """One row as a JSON object, several as an array of objects, on stdout (``--json``)."""
+    import json
+
+    print(json.dumps(json_value(data), indent=1, allow_nan=False))

@@ -15,12 +15,12 @@ from riskmc.cli.files import check_writable, load_scenario, output_base, read_ex
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
     MAX_POINTS,
-    MAX_WORKERS,
     ConfigArgument,
     DefensiveOption,
     Estimator,
     EstimatorOption,
     FormatOption,
+    JsonRowsOption,
     MemoryBudgetOption,
     QuietOption,
     SeedOption,
@@ -30,7 +30,8 @@ from riskmc.cli.options import (
     default_threads,
 )
 from riskmc.cli.progress import trial_progress
-from riskmc.cli.summaries import CONFIDENCE, format_number, print_table, with_ci
+from riskmc.cli.summaries import CONFIDENCE, format_number, print_json, print_table, with_ci
+from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 
 if TYPE_CHECKING:
     from riskmc.config import Config
@@ -65,28 +66,6 @@ RangeOption = Annotated[
     ),
 ]
 SobolOption = Annotated[bool, typer.Option("--sobol", help="With --lhs: a scrambled Sobol' sequence.")]
-WorkersOption = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        min=1,
-        max=MAX_WORKERS,
-        metavar="N",
-        help="Local processes running points in parallel (results are identical). Not with --scheduler. "
-        "(default: all cores)",
-        show_default=False,
-    ),
-]
-SchedulerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="Run the points on an existing dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (results are "
-        "identical; needs pip install 'riskmc\\[dask]' here and riskmc on the workers). Not with --workers.",
-        show_default=False,
-    ),
-]
 OuterOption = Annotated[
     int | None,
     typer.Option(
@@ -231,22 +210,6 @@ def _outer_points(
     return points, [p.key for p in outer_mod.outer_parameters(cfg)]
 
 
-def _executor(workers: int | None, scheduler: str | None) -> Any:
-    from riskmc import execute as exe
-
-    if scheduler is not None:
-        if workers is not None:
-            raise CliError(
-                "--workers and --scheduler exclude each other: with --scheduler the cluster's workers run "
-                "the points"
-            )
-        try:
-            return exe.DaskExecutor(scheduler)
-        except exe.ExecutorError as e:
-            raise CliError(f"--scheduler {scheduler!r}: {e}") from None
-    return exe.LocalExecutor(workers if workers is not None else default_threads())
-
-
 @app.command()
 def sweep(
     config: ConfigArgument,
@@ -266,6 +229,7 @@ def sweep(
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     resume: ResumeOption = False,
     memory_budget: MemoryBudgetOption = None,
+    as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Sweep parameters over a grid or a space-filling design; one results row per point.
@@ -287,7 +251,7 @@ def sweep(
     cfg = load_scenario(config, overrides or [])
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
-    executor = _executor(workers, scheduler)
+    executor = executor_for(workers, scheduler, default_threads())
     if outer is not None:
         points, keys = _outer_points(outer_mod, cfg, outer, s, grid, lhs, ranges, sobol)
         index_column, kind = "outer", "outer"
@@ -347,10 +311,14 @@ def sweep(
     if not written or ran == 0:
         written = save_table(rows, base, fmt.formats, metadata=meta)
     if outer is None:
-        if not quiet:
+        if as_json:
+            print_json(rows)
+        elif not quiet:
             print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
         return
     summary = outer_mod.outer_summary(rows, keys)
     written += save_table(summary, summary_base, fmt.formats, metadata=meta)
-    if not quiet:
+    if as_json:  # the draws and their summary: {"draws": [...], "summary": [...]}
+        print_json({"draws": rows, "summary": summary})
+    elif not quiet:
         print_outer_summary(cfg.name, summary, keys, n, s, ran, len(plan.reused), elapsed, written)
