@@ -18,7 +18,7 @@ import numpy as np
 
 from riskmc.config import Config
 from riskmc.engine import AddressedRandomness
-from riskmc.estimators import naive_plan, simulate
+from riskmc.estimators import Plan, naive_plan, simulate
 from riskmc.model import CellOutcome
 from riskmc.params import sample_windows
 from riskmc.reference import simulate_cell
@@ -70,13 +70,19 @@ def find_event_trial(
     return None
 
 
-def replay(config: Config, seed: int, trial: int, cell: int = 0) -> Replay:
-    """Cell ``cell`` of region-window ``trial`` of ``config`` in the reference simulator, traced."""
+def replay(config: Config, seed: int, trial: int, cell: int = 0, plan: Plan | None = None) -> Replay:
+    """Cell ``cell`` of region-window ``trial`` of ``config`` in the reference simulator, traced.
+
+    With ``plan``, the window is replayed as the plan simulated it: under importance
+    sampling a tilted window's runs are degraded with the proposal's probability, so the
+    replay is the path the estimator saw (a path the model allows, made more likely)."""
     params = sample_windows(config, seed, [trial])
     if cell >= int(params.cells[0]):
         raise ValueError(f"trial {trial} has {int(params.cells[0])} cell(s); there is no cell {cell}")
+    degraded = None if plan is None else plan.degraded_prob(params, seed)
+    p_cell = None if degraded is None else float(degraded[0])
     outcome, records = simulate_cell(
-        params.cell_params(0), AddressedRandomness(params.batch(seed), 0, cell), trace=True
+        params.cell_params(0, p_cell), AddressedRandomness(params.batch(seed, degraded), 0, cell), trace=True
     )
     return Replay(config.name, seed, trial, cell, outcome, records)
 

@@ -293,9 +293,13 @@ def log10_p_of(row: Mapping[str, Any]) -> float:
 
 
 def _override(key: str, value: float) -> str:
+    """``KEY=VALUE`` of a design point: a key of the model, or a parameter inside one given
+    as a distribution (``write.latency.scale``, as sweeps take them)."""
     spec = KEYS.get(key)
-    if spec is None:
+    if spec is None and not any(key.startswith(k + ".") and KEYS[k].kind != "name" for k in KEYS):
         raise ValueError(f"unknown configuration key {key!r}")
+    if spec is None:  # a distribution's parameter: a real number
+        return f"{key}={float(value)!r}"
     if spec.kind in ("count", "int"):
         return f"{key}={round(float(value))}"
     return f"{key}={float(value)!r}"

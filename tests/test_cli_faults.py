@@ -152,6 +152,7 @@ def test_config_that_is_not_a_file(tmp_path: Path, special: str) -> None:
 def test_bad_options_are_one_line(stress_file: Path, tmp_path: Path, args: list[str], where: str) -> None:
     args = [a.replace("{cfg}", str(stress_file)).replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args:  # never the repository's results/
+        (tmp_path / "out").mkdir()
         args += ["--out", f"{tmp_path}/out/"]
     t0 = time.perf_counter()
     code, err = _invoke(args)

@@ -284,6 +284,10 @@ def test_riskmc_model_common_random_numbers_and_rounding() -> None:
     assert y[0, 1] == pytest.approx(float(row["impact_per_year_min"]))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown configuration key"):
         riskmc_model(config, ["no.such.key"], trials=10, seed=1)
+    # a parameter inside a distribution, as sweeps take it: the point is that configuration
+    nested = riskmc_model(config, ["write.latency.scale"], trials=50, seed=5)(np.array([[0.3]]))
+    same = estimators.run(config.with_overrides(["write.latency.scale=0.3"]), naive_plan(), trials=50, seed=5)
+    assert nested[0, 1] == pytest.approx(float(same.row()["impact_per_year_min"]))  # type: ignore[arg-type]
 
 
 @pytest.mark.usefixtures("few_year_resamples")

@@ -4,7 +4,7 @@
 registers every command on it.
 """
 
-from riskmc.cli import calibrate, compare, explain, plot, run, sensitivity, sweep  # noqa: F401  (registration)
+from riskmc.cli import calibrate, compare, explain, plot, report, run, sensitivity, sweep  # noqa: F401  (registration)
 from riskmc.cli.core import EXIT_INTERRUPTED, EXIT_USAGE, CliError, app
 from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.progress import target_progress, trial_progress

@@ -86,3 +86,44 @@ def target_progress(description: str, target: float) -> Iterator[Callable[[int, 
     with progress:
         task = progress.add_task(escape(description), total=None, rel_err="-")
         yield lambda n, rel: progress.update(task, advance=n, rel_err=format_number(rel, 3))
+
+
+@contextmanager
+def stage_progress(
+    description: str,
+) -> Iterator[Callable[[str, int], Callable[[int], None] | None]]:
+    """A ``step(stage, total)`` callback for work in stages (``riskmc report``): each call
+    starts a bar for the stage (the previous one is complete) and returns its progress
+    callback.  Only when stderr is a terminal; elsewhere ``step`` returns None."""
+    if not _stderr_is_terminal():
+        yield lambda _stage, _total: None
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    current: list[tuple[TaskID, int]] = []  # the stage running: its task and total
+
+    def finish() -> None:
+        for task, total in current:
+            progress.update(task, completed=total)
+
+    def step(stage: str, total: int) -> Callable[[int], None]:
+        finish()
+        task = progress.add_task(escape(f"{description}: {stage}"), total=max(total, 1))
+        current[:] = [(task, max(total, 1))]
+        return lambda n: progress.advance(task, n)
+
+    with progress:
+        yield step
+        finish()

@@ -50,6 +50,7 @@ MINUTES_PER_YEAR = 8766.0 * 60.0
 #: The method texts' core phrases and their names on the terminal (the files keep the full
 #: text), first match wins.
 _TERSE = (
+    ("log-log interpolation", "grid interpolation; exact Poisson interval through the curve's bounds"),
     ("1 + (max C - 1)", "Wilson (ESS) on the extra cells"),
     ("Wilson at the effective sample size", "Wilson (ESS)"),
     ("no hit, zero-hit bound", "zero-hit bound"),
