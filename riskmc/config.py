@@ -46,6 +46,7 @@ from riskmc.distributions import (
 from riskmc.errors import ConfigError
 
 __all__ = [
+    "CASCADE_MITIGATIONS",
     "KEYS",
     "MITIGATIONS",
     "VALUE_KEYS",
@@ -169,6 +170,48 @@ def _k(
     return key, KeySpec(key, kind, default, doc, rng, const_range, required)
 
 
+def _cascade_key(name: str, doc: str, rng: Range = NONNEG) -> tuple[str, KeySpec]:
+    """A key of the downstream cascade (docs/model.md section 5b): its default is the
+    incident's calibrated value in :class:`riskmc.cascade.CascadeParams`."""
+    from riskmc.cascade import CascadeParams
+
+    return _k(f"cascade.{name}", "number", getattr(CascadeParams(), name), doc, rng)
+
+
+#: The cascade's keys, drawn once per region-window like every sampled parameter.
+_CASCADE_KEYS = (
+    _cascade_key("lease_grace_min", "DWFM leases begin to lapse this long into the outage, minutes"),
+    _cascade_key("lease_spread_min", "minutes over which every lease lapses after the grace", POSITIVE),
+    _cascade_key("dwfm_rate_per_min", "share of the fleet DWFM re-establishes per minute", POSITIVE),
+    _cascade_key("work_timeout_min", "DWFM lease work not done within this is re-queued, minutes", POSITIVE),
+    _cascade_key(
+        "intervention_delay_min", "operators act on a collapse this long after DNS returns, minutes"
+    ),
+    _cascade_key("dns_cache_ttl_min", "cached DNS records expire this long after the repair, minutes"),
+    _cascade_key(
+        "propagation_work_min_per_lapse_min",
+        "Network Manager minutes of delayed work per fleet-minute without a lease",
+    ),
+    _cascade_key(
+        "propagation_arrival_ratio",
+        "delayed network work arrives this many times faster than it is processed (> 1)",
+        Range(1.0, lo_open=True),
+    ),
+    _cascade_key("propagation_tolerance_min", "propagation delay new instances tolerate, minutes"),
+    _cascade_key("health_check_tolerance_min", "propagation delay NLB health checks tolerate, minutes"),
+    _cascade_key(
+        "failover_disable_delay_min",
+        "operators disable NLB AZ failover this long after errors begin, minutes",
+    ),
+    _cascade_key("throttle_release_min", "operators' EC2 request throttles are released over this, minutes"),
+    _cascade_key(
+        "failover_reenable_delay_min", "NLB failover re-enabled this long after EC2 recovers, minutes"
+    ),
+    _cascade_key(
+        "nlb_removed_fraction", "share of an affected NLB's capacity flapping failover removes", PROB
+    ),
+)
+
 #: Every key of docs/model.md section 6 (mitigation parameters as ``mitigations.NAME.PARAM``).
 KEYS: dict[str, KeySpec] = dict(
     [
@@ -242,6 +285,7 @@ KEYS: dict[str, KeySpec] = dict(
             NONNEG,
             NONNEG,
         ),
+        *_CASCADE_KEYS,
         _k(
             "mitigations.cleanup_min_age.age",
             "number",
@@ -267,6 +311,22 @@ KEYS: dict[str, KeySpec] = dict(
             required=True,
         ),
         _k(
+            "mitigations.nlb_velocity_control.cap",
+            "number",
+            None,
+            "share of an NLB's capacity AZ failover may remove (velocity control)",
+            PROB,
+            required=True,
+        ),
+        _k(
+            "mitigations.rehearsed_recovery.delay",
+            "number",
+            None,
+            "operators' intervention delay on a DWFM collapse with a rehearsed procedure, minutes",
+            NONNEG,
+            required=True,
+        ),
+        _k(
             "mitigations.empty_guard.repair",
             "use",
             None,
@@ -287,7 +347,15 @@ MITIGATIONS: dict[str, tuple[str, ...]] = {
     "deadline": ("seconds",),
     "lease": ("seconds",),
     "empty_guard": ("repair",),
+    # the downstream cascade's (section 5b): they change no event, only its blast radius
+    "queue_throttle": (),
+    "nlb_velocity_control": ("cap",),
+    "rehearsed_recovery": ("delay",),
 }
+
+#: Mitigations that act on the cascade only: a scenario that differs from another only in
+#: these has the same events (riskmc.compare reuses its sample).
+CASCADE_MITIGATIONS = ("queue_throttle", "nlb_velocity_control", "rehearsed_recovery")
 
 #: The keys of Config.values, in schema order.
 VALUE_KEYS = tuple(

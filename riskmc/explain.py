@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from riskmc.cascade import CascadeOutcome
 from riskmc.config import Config
 from riskmc.engine import AddressedRandomness
 from riskmc.estimators import Plan, naive_plan, simulate
@@ -85,6 +86,49 @@ def replay(config: Config, seed: int, trial: int, cell: int = 0, plan: Plan | No
         params.cell_params(0, p_cell), AddressedRandomness(params.batch(seed, degraded), 0, cell), trace=True
     )
     return Replay(config.name, seed, trial, cell, outcome, records)
+
+
+#: The incident's impact began at 23:48 PDT (Oct 19, 2025): the clock of ``--incident``.
+INCIDENT_START_MIN = 23 * 60 + 48
+
+
+def cascade_of(
+    config: Config, seed: int, trial: int, cell: int, outage_min: float | None = None
+) -> CascadeOutcome:
+    """The downstream cascade (docs/model.md section 5b) of an event of cell ``cell`` of
+    window ``trial``: its outage R as the engine draws it (or ``outage_min``), the window's
+    cascade parameters and the scenario's cascade mitigations."""
+    from riskmc.cascade import cascade
+    from riskmc.engine import repair_durations
+    from riskmc.params import sample_cascade
+
+    if outage_min is None:
+        batch = sample_windows(config, seed, [trial]).batch(seed)
+        outage_min = float(repair_durations(batch, np.array([cell]))[0]) / 60.0
+    return cascade(np.array([outage_min]), sample_cascade(config, seed, [trial]))
+
+
+def narrate_cascade(outcome: CascadeOutcome, clock_min: float | None = None) -> str:
+    """The cascade's timeline (minutes after the record went empty; with ``clock_min``, also
+    the time of day, the post-mortem's clock), then its totals."""
+    from riskmc.cascade import timeline
+
+    lines = []
+    for t, text in timeline(outcome, 0):
+        when = f"{t:8.1f} min"
+        if clock_min is not None:
+            m = round(clock_min + t) % (24 * 60)
+            when += f"  {m // 60:02d}:{m % 60:02d}"
+        lines.append(f"  {when}  {text}")
+    o = outcome
+    collapse = "congestive collapse" if bool(o.collapse[0]) else "no collapse"
+    lines.append(
+        f"  outage {float(o.outage_min[0]):.0f} min; {collapse}; leases back "
+        f"{float(o.leases_restored_min[0]):.0f} min after DNS; EC2 launches impaired "
+        f"{float(o.ec2_impaired_min[0]):.0f} min; NLB impact {float(o.nlb_impact_min[0]):.0f} min, "
+        f"capacity lost {float(o.nlb_capacity_lost[0]):.1f} capacity-minutes"
+    )
+    return "\n".join(lines)
 
 
 def _culprit_runs(records: list[dict[str, Any]]) -> set[tuple[int, int]]:

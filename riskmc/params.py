@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from riskmc.cascade import CascadeParams
 from riskmc.config import Config
 from riskmc.distributions import EMPIRICAL, USE_DISTRIBUTIONS, ConfigError, DistSpec
 from riskmc.engine import Batch, seed_key
 from riskmc.engine import kernel as K
 from riskmc.model import CellParams, ConstantDist, EmpiricalDist, FrozenScipyDist, Mitigations, ScalarDist
 
-__all__ = ["KIND_CODES", "UseDist", "WindowParams", "key_id", "sample_windows"]
+__all__ = ["KIND_CODES", "UseDist", "WindowParams", "key_id", "sample_cascade", "sample_windows"]
 
 #: Sampled real-valued keys and the WindowParams field each fills.
 FLOAT_KEYS = {
@@ -336,6 +337,28 @@ def sample_windows(
                 mitigations[mname][pname] = draw.value(pval, path)
     kw["repair"] = repair if repair is not None else draw.use(values["repair.duration"], "repair.duration")
     return WindowParams(trials=trials, weights=config.weights, mitigations=mitigations, **kw)
+
+
+def sample_cascade(config: Config, seed: int, trials: np.ndarray | Sequence[int]) -> CascadeParams:
+    """The cascade's parameters of the region-windows ``trials`` (docs/model.md section 5b):
+    every ``cascade.*`` key at its own address (so scenarios share them), then the enabled
+    cascade mitigations: ``queue_throttle``, ``nlb_velocity_control.cap`` as the velocity
+    cap, ``rehearsed_recovery.delay`` as the intervention delay."""
+    trials = np.asarray(trials, dtype=np.int64)
+    draw = _Drawer(seed, trials)
+    kw: dict[str, Any] = {}
+    for key, value in config.values.items():
+        if key.startswith("cascade."):
+            kw[key.removeprefix("cascade.")] = draw.value(value, key)
+    mitigations = config.mitigations
+    kw["queue_throttle"] = "queue_throttle" in mitigations
+    if "nlb_velocity_control" in mitigations:
+        cap = mitigations["nlb_velocity_control"]["cap"]
+        kw["velocity_cap"] = draw.value(cap, "mitigations.nlb_velocity_control.cap")
+    if "rehearsed_recovery" in mitigations:
+        delay = mitigations["rehearsed_recovery"]["delay"]
+        kw["intervention_delay_min"] = draw.value(delay, "mitigations.rehearsed_recovery.delay")
+    return CascadeParams(**kw)
 
 
 def concat(parts: list[WindowParams]) -> WindowParams:

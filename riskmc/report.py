@@ -261,6 +261,14 @@ def headline(row: Mapping[str, Any]) -> list[str]:
         f"(all of the region's traffic lost for {_duration(float(row['impact_per_year_min']))} a year); "
         f"given an event, {_ci(row, 'impact_given_event_min')} region-traffic-minutes.",
     ]
+    if "ec2_impaired_given_event_min" in row and not math.isnan(float(row["ec2_impaired_given_event_min"])):
+        lines.append(
+            "Beyond DNS (docs/model.md section 5b): an event window collapses DWFM with probability "
+            f"{_ci(row, 'p_collapse_given_event')} and impairs EC2 launches for "
+            f"{_duration(float(row['ec2_impaired_given_event_min']))} "
+            f"({_ci(row, 'ec2_impaired_given_event_min')} minutes); per region-year "
+            f"{_ci(row, 'ec2_impaired_per_year_min')} EC2 launch-impairment minutes."
+        )
     unseen = str(row.get("unobserved_strata") or "")
     if unseen:
         lines.append(
@@ -435,6 +443,13 @@ _ESTIMATE_NAMES = (
     ("mean_plan_age_s", "mean age of the plan in service (s)"),
     ("runs_per_hour", "Enactor runs per cell-hour"),
     ("abandoned_runs_per_hour", "abandoned runs per cell-hour"),
+    ("p_collapse_given_event", "beyond DNS: P(DWFM collapses | an event window)"),
+    ("ec2_impaired_given_event_min", "beyond DNS: EC2 launch-impairment minutes per event window"),
+    ("nlb_capacity_lost_given_event", "beyond DNS: NLB capacity-minutes lost per event window"),
+    ("ec2_impaired_per_year_min", "beyond DNS: EC2 launch-impairment minutes per region-year"),
+    ("ec2_impaired_per_year_p99_min", "beyond DNS: 99th percentile of a region-year's EC2 impairment"),
+    ("ec2_impaired_per_year_cvar99_min", "beyond DNS: CVaR 99% of a region-year's EC2 impairment"),
+    ("nlb_capacity_lost_per_year", "beyond DNS: NLB capacity-minutes lost per region-year"),
 )
 
 
@@ -457,17 +472,21 @@ def _compare_section(rows: Sequence[Mapping[str, Any]], figure: Figure | None) -
     head = ["scenario", "risk ratio [95% CI]"]
     if unseen:  # the totals' upper ends are swamped by what no sample saw: each stratum's ratio
         head += ["without a degraded run", "with a degraded run"]
-    head += ["p_cell_window", "impact saved per region-year", "plan age change (s)"]
+    head += ["p_cell_window", "impact saved per region-year", "EC2 minutes saved per region-year"]
+    head += ["plan age change (s)"]
     table = [tuple(head)]
     for r in rows:
         cells = [str(r["mitigation"]), _ci(r, "risk_ratio")]
         if unseen:
             cells += [_ci(r, "risk_ratio_no_degraded"), _ci(r, "risk_ratio_degraded")]
-        cells += [_ci(r, "p_cell_window"), _ci(r, "impact_reduction_min"), _ci(r, "plan_age_change_s")]
+        cells += [_ci(r, "p_cell_window"), _ci(r, "impact_reduction_min"), _ci(r, "ec2_impaired_saved_min")]
+        cells.append(_ci(r, "plan_age_change_s"))
         table.append(tuple(cells))
     text = [
         "Each mitigation alone, on the same trials as the baseline (common random numbers), so the risk "
-        "ratios are paired. Impact saved is in region-traffic-minutes per region-year."
+        "ratios are paired. Impact saved is in region-traffic-minutes per region-year; EC2 minutes saved "
+        "are the downstream cascade's launch-impairment minutes per region-year (queue_throttle, "
+        "nlb_velocity_control and rehearsed_recovery act there only, on the baseline's own events)."
     ]
     others = [r for r in rows if r["mitigation"] != "baseline"]
     column = "risk_ratio_degraded" if unseen else "risk_ratio"

@@ -20,6 +20,7 @@ from riskmc import estimators
 from riskmc.cli import app, format_number, output_base, target_progress, trial_progress
 from riskmc.config import load_config
 from riskmc.engine import simulate_cell
+from riskmc.estimators.cascade import CASCADE_ESTIMATES
 from riskmc.params import sample_windows
 from riskmc.sweep import toml_value
 from riskmc.tables import read_table
@@ -205,6 +206,9 @@ def test_row_columns_in_documented_order(first_run: tuple[Result, Path]) -> None
     i = len(LEADING_COLUMNS)
     assert columns[i : i + len(estimate_columns)] == estimate_columns
     i += len(estimate_columns)
+    cascade_columns = [f"{e}{s}" for e in CASCADE_ESTIMATES for s in ("", "_lo", "_hi", "_method")]
+    assert columns[i : i + len(cascade_columns)] == cascade_columns
+    i += len(cascade_columns)
     assert columns[i : i + len(TRAILING_COLUMNS)] == TRAILING_COLUMNS
     assert set(PARAMETER_COLUMNS) <= set(columns[i + len(TRAILING_COLUMNS) :])
     for gone in ("region_windows", "region_events", "chunk_trials", "name", "trials_per_chunk"):

@@ -157,10 +157,17 @@ def test_cli_trial_and_cell(tmp_path: Path) -> None:
     assert (doc["trial"], doc["cell"]) == (trial, cell)
     result = runner.invoke(app, ["explain", str(path), "--trial", str(trial), "--cell", str(cell)])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.strip().splitlines()
+    race, beyond, cascade = result.stdout.strip().partition("\nbeyond DNS, the downstream cascade")
+    lines = race.strip().splitlines()
     assert lines[0].endswith(f"trial {trial}, cell {cell}")
     (_, t) = _engine_cells(config, 2, trial)[cell]
     assert lines[-1].startswith(f"{t:12.3f}  EMPTY RECORD")
+    # the timeline goes on past the empty record: the event's own cascade, from its own outage
+    outcome = ex.cascade_of(config, 2, trial, cell)
+    assert beyond and cascade.splitlines()[-1].startswith(
+        f"  outage {float(outcome.outage_min[0]):.0f} min; "
+    )
+    assert "DNS information restored" in cascade
     # another cell of the same window, without an event there
     result = runner.invoke(app, ["explain", str(path), "--trial", str(trial), "--cell", "2", "--json"])
     assert result.exit_code == 0, result.output

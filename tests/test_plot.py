@@ -206,7 +206,7 @@ def test_compare_figure_axes_and_zero_ratio(compare_table: pl.DataFrame, tmp_pat
     assert ax_imp.get_xscale() == "linear"
     assert "region-traffic-minutes" in ax_imp.get_xlabel()
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(ticks) == compare_table.height - 1 == 7  # the baseline is the reference line
+    assert len(ticks) == compare_table.height - 1 == 10  # the baseline is the reference line
     assert not any(t.startswith("baseline") for t in ticks)
     # each label: the mitigation (with its parameters) and its risk ratio [95% CI], in table order
     rows = compare_table.filter(pl.col("mitigation") != "baseline")
@@ -236,7 +236,7 @@ def test_compare_figure_axes_and_zero_ratio(compare_table: pl.DataFrame, tmp_pat
     assert arrows[0].xy == (left, 1.0)  # the second row (conditional_write), to the edge
     # the impact panel: one point per mitigation, labelled with its estimate
     impact_ticks = [t.get_text() for t in ax_imp.get_yticklabels()]
-    assert len(impact_ticks) == 7 and all("[" in t for t in impact_ticks)
+    assert len(impact_ticks) == 10 and all("[" in t for t in impact_ticks)
     path = plot.save_png(fig, tmp_path / "compare.png")
     assert assert_png(path, 50_000)[0] == 12 * plot.DPI
     no_temp_files(tmp_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +46,14 @@ SearchOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the timeline as JSON for tools.")]
+IncidentOption = Annotated[
+    bool,
+    typer.Option(
+        "--incident",
+        help="Replay the incident's cascade instead: an outage of 157 minutes with the scenario's cascade "
+        "parameters, on the post-mortem's clock (23:48 PDT); with --mitigation, under each too.",
+    ),
+]
 
 
 @app.command()
@@ -57,6 +65,7 @@ def explain(
     cell: CellOption = None,
     mitigations: MitigationOption = None,
     search: SearchOption = 200_000,
+    incident: IncidentOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show one empty-record event as a timeline, the way the post-mortem tells it.
@@ -78,6 +87,9 @@ def explain(
         alternatives = cmp.scenarios(cfg, names)[1:] if names else []
     except ConfigError as e:
         raise CliError(f"--mitigation: {e.problem}") from None
+    if incident:
+        _incident(cfg, s, alternatives, trial, cell, as_json)
+        return
     if trial is None and cell is not None:
         raise CliError("--cell: only with --trial (without it, explain finds the first cell with an event)")
     # the search holds one block of windows at a time
@@ -102,11 +114,72 @@ def explain(
     except ValueError as e:
         raise CliError(f"--cell: {e}") from None
     replays = [(label, ex.replay(alt, s, trial, cell)) for label, alt in alternatives]
+    cascades = [
+        (label, ex.cascade_of(c, s, trial, cell) if r.outcome.event else None)
+        for (label, r), c in zip(
+            [("", main), *replays], [cfg, *(alt for _, alt in alternatives)], strict=True
+        )
+    ]
     if as_json:
-        doc = {**main.to_json(), "mitigations": {label: r.to_json() for label, r in replays}}
+        doc = {
+            **main.to_json(),
+            "cascade": _cascade_json(cascades[0][1]),
+            "mitigations": {
+                label: {**r.to_json(), "cascade": _cascade_json(c)}
+                for (label, r), (_, c) in zip(replays, cascades[1:], strict=True)
+            },
+        }
         print(json.dumps(doc, indent=1))
         return
     print(ex.narrate(main))
-    for label, rep in replays:
+    _print_cascade(cascades[0][1])
+    for (label, rep), (_, outcome) in zip(replays, cascades[1:], strict=True):
         print(f"\nthe same trial, the same delays, with {label}:")
         print(ex.narrate(rep, like=main))
+        _print_cascade(outcome)
+
+
+def _print_cascade(outcome: Any) -> None:
+    if outcome is None:
+        return
+    from riskmc import explain as ex
+
+    print("\nbeyond DNS, the downstream cascade (docs/model.md section 5b),")
+    print("minutes after the record went empty:")
+    print(ex.narrate_cascade(outcome))
+
+
+def _cascade_json(outcome: Any) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    from riskmc.cascade import timeline
+
+    numbers = ("outage_min", "leases_restored_min", "ec2_impaired_min", "nlb_impact_min", "nlb_capacity_lost")
+    doc: dict[str, Any] = {k: float(getattr(outcome, k)[0]) for k in numbers}
+    doc["collapse"] = bool(outcome.collapse[0])
+    doc["timeline"] = [{"minute": t, "text": text} for t, text in timeline(outcome, 0)]
+    return doc
+
+
+def _incident(
+    cfg: Any, seed: int, alternatives: list[Any], trial: int | None, cell: int | None, as_json: bool
+) -> None:
+    """The incident's cascade (R = 157 min) under the scenario's cascade parameters (those
+    of window --trial, default 0, when they are distributions) and under each --mitigation."""
+    from riskmc import explain as ex
+    from riskmc.cascade import INCIDENT_OUTAGE_MIN
+
+    if cell is not None:
+        raise CliError("--cell: not with --incident (the incident's outage is given, not drawn)")
+    window = 0 if trial is None else trial
+    runs = [("scenario", cfg), *alternatives]
+    outcomes = [(label, ex.cascade_of(c, seed, window, 0, INCIDENT_OUTAGE_MIN)) for label, c in runs]
+    if as_json:
+        print(json.dumps({label: _cascade_json(o) for label, o in outcomes}, indent=1))
+        return
+    for i, (label, outcome) in enumerate(outcomes):
+        head = f"the incident's cascade, {cfg.name}" if i == 0 else f"\nthe same outage with {label}"
+        print(f"{head} (an outage of {INCIDENT_OUTAGE_MIN:.0f} min; times PDT, Oct 19-20):")
+        if "empty_guard" in runs[i][1].mitigations:
+            print("  (empty_guard shortens the outage itself; here the outage is the incident's, given)")
+        print(ex.narrate_cascade(outcome, clock_min=ex.INCIDENT_START_MIN))

@@ -213,6 +213,8 @@ def print_run_summary(result: Any, written: Sequence[Path]) -> None:
         if name == "p_cell_window":
             for stratum, es in est.strata.items():
                 lines.append((_STRATA_TEXT[stratum], _estimate_text(name, es)))
+    for name, e in result.cascade_estimates.items():
+        lines.append((name, _estimate_text(name, e)))
     if est.unseen:
         lines.append(
             (

@@ -61,7 +61,7 @@ _TERSE = (
     ("self-normalised mean, t", "t"),
     ("exact Poisson bound", "Poisson bound (none seen)"),
     ("compound year model", "simulated years, percentile bootstrap"),
-    ("t on the mean impact", "t"),
+    ("t on the mean", "t"),
     ("Markov bound", "Markov bound (no event)"),
     ("no event; bound", "bound (no event)"),
     ("transformed", "from p_region_window"),
@@ -111,6 +111,9 @@ def duration_words(minutes: float) -> str:
 def impact_words(name: str, value: float, hi: float) -> str:
     """An impact in region-traffic-minutes in words: the time for which the whole region's
     traffic would be lost, and a flag when an annual figure exceeds the year itself."""
+    if name.startswith("ec2_impaired"):
+        words = f"= EC2 launches impaired for {duration_words(value)}"
+        return words + (" a year" if "per_year" in name else " per event window")
     if not name.startswith("impact_"):
         return ""
     words = (

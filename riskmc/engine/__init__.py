@@ -32,6 +32,7 @@ __all__ = [
     "CellResult",
     "CellState",
     "EngineError",
+    "repair_durations",
     "seed_key",
     "simulate",
     "simulate_cell",
@@ -123,6 +124,16 @@ def simulate(batch: Batch, threads: int = 1) -> np.ndarray:
         out = K.simulate_windows_serial(*args)
     _raise_errors(out[:, K.W_ERROR], batch.ip[:, K.I_TRIAL])
     return out
+
+
+def repair_durations(batch: Batch, cells: np.ndarray) -> np.ndarray:
+    """R, seconds, of an event of cell ``cells[i]`` of window i of the batch: the number the
+    engine draws for that cell's event (its address holds no path), read without a replay."""
+    k0, k1 = batch.key
+    cells = np.asarray(cells, dtype=np.int64)
+    if cells.shape != (batch.n,):
+        raise ValueError(f"one cell per window: {batch.n} windows, cells of shape {cells.shape}")
+    return K.repair_durations(k0, k1, batch.fp, batch.ip, cells, batch.emp_repair)
 
 
 @dataclass(frozen=True)

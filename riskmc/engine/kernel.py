@@ -1141,6 +1141,43 @@ def advance_cell(
 
 
 @njit(**_JIT)
+def repair_at(k0, k1, trial, cell, fp, ip, emp_repair):
+    """R of an event of cell ``cell`` of window ``trial``, seconds: a pure function of its
+    address (P_REPAIR; trial, cell), so the cascade can read it without a replay."""
+    c0 = U64(trial)
+    c1 = word1(P_REPAIR, 0, cell, 0)
+    o0, o1, _, _ = philox(c0, c1, U64(0), U64(0), k0, k1)
+    f = F_REPAIR
+    return max(
+        sample(
+            ip[I_REPAIR],
+            fp[f],
+            fp[f + 1],
+            fp[f + 2],
+            fp[f + 3],
+            emp_repair,
+            bits64(o0, o1),
+            c0,
+            c1,
+            U64(0),
+            U64(0),
+            k0,
+            k1,
+        ),
+        0.0,
+    )
+
+
+@njit(**_JIT)
+def repair_durations(k0, k1, fp, ip, cells, emp_repair):
+    """:func:`repair_at` of cell ``cells[i]`` of the window of row i of the batch."""
+    out = np.empty(cells.size)
+    for i in range(cells.size):
+        out[i] = repair_at(k0, k1, ip[i, I_TRIAL], cells[i], fp[i], ip[i], emp_repair)
+    return out
+
+
+@njit(**_JIT)
 def cell_outcome(k0, k1, trial, cell, fp, ip, weights, emp_repair, sf, si, A, spared, out, affected):
     """The outcome of a finished cell-window into ``out`` (C_* columns) and, if ``affected``
     has room, its affected endpoints (True where an endpoint points to a deleted plan)."""
@@ -1167,30 +1204,7 @@ def cell_outcome(k0, k1, trial, cell, fp, ip, weights, emp_repair, sf, si, A, sp
                 if affected.size >= E:
                     affected[e] = True
     t_end = sf[SF_T_END]
-    repair = 0.0
-    if event:
-        c0 = U64(trial)
-        c1 = word1(P_REPAIR, 0, cell, 0)
-        o0, o1, _, _ = philox(c0, c1, U64(0), U64(0), k0, k1)
-        f = F_REPAIR
-        repair = max(
-            sample(
-                ip[I_REPAIR],
-                fp[f],
-                fp[f + 1],
-                fp[f + 2],
-                fp[f + 3],
-                emp_repair,
-                bits64(o0, o1),
-                c0,
-                c1,
-                U64(0),
-                U64(0),
-                k0,
-                k1,
-            ),
-            0.0,
-        )
+    repair = repair_at(k0, k1, trial, cell, fp, ip, emp_repair) if event else 0.0
     out[C_EVENT] = 1.0 if event else 0.0
     out[C_T_END] = t_end
     out[C_AFFECTED] = count

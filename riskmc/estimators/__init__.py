@@ -24,7 +24,14 @@ from riskmc.estimators.quantities import (
     estimate,
     windows_per_year,
 )
-from riskmc.estimators.rule import DEFAULT_MAX_SECONDS, DEFAULT_MAX_TRIALS, DEFAULT_MIN_HITS, Run, run
+from riskmc.estimators.rule import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_MAX_TRIALS,
+    DEFAULT_MIN_HITS,
+    Run,
+    run,
+    with_config,
+)
 from riskmc.estimators.sample import WindowSample, simulate
 
 __all__ = [
@@ -50,4 +57,5 @@ __all__ = [
     "run_pilot",
     "simulate",
     "windows_per_year",
+    "with_config",
 ]

@@ -378,6 +378,9 @@ class Estimates:
     ess: float
     effective_hits: float
     year: YearSummary | None = None
+    #: Upper bound of P(a region-window has an event of an unseen stratum) (0: none unseen);
+    #: what a mean over event windows must allow for (riskmc.estimators.cascade).
+    region_bound: float = 0.0
 
     def columns(self) -> dict[str, object]:
         row: dict[str, object] = {}
@@ -397,9 +400,12 @@ def estimate(
     stats: CellStats | None = None,
     n_resamples: int = YEAR_RESAMPLES,
     thresholds: list[float] | None = None,
+    extra_impacts: np.ndarray | None = None,
 ) -> Estimates:
     """Every estimate of the sample (module docstring).  ``stats``: the stopping rule's merged
-    CellStats, so that the reported p_cell_window is the one it accepted, to the last bit."""
+    CellStats, so that the reported p_cell_window is the one it accepted, to the last bit.
+    ``extra_impacts`` (n windows x q): further annual quantities whose tails the year model
+    gives on the same simulated years (``year.extra``; the cascade's)."""
     stats = CellStats.of(sample) if stats is None else stats
     sampling = _Sampling.of(plan, stats)
     w = sample.weight
@@ -483,11 +489,14 @@ def estimate(
         given = _mix_unseen(given, per_window.confidence_interval.low, events_bound, 0.0, repair_max / 60.0)
         cells = _cells_per_event_window(w[ev], sample.events[ev], c_max, label)
         cells = _mix_unseen(cells, p_rw.confidence_interval.low, rw_bound, 1.0, c_max)
+        impacts = sample.impact_min[ev]
+        if extra_impacts is not None:
+            impacts = np.column_stack([impacts, np.asarray(extra_impacts, dtype=float).reshape(n, -1)[ev]])
         year = year_summary(
             n,
             n_w,
             w[ev],
-            sample.impact_min[ev],
+            impacts,
             seed,
             thresholds=thresholds,
             n_resamples=n_resamples,
@@ -536,4 +545,5 @@ def estimate(
         ess=stats.y.ess if sampling.weighted else float(n),
         effective_hits=stats.y.effective_hits,
         year=year,
+        region_bound=rw_bound,
     )

@@ -20,19 +20,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from riskmc import __version__
 from riskmc.config import Config
+from riskmc.estimates import Estimate
+from riskmc.estimators.cascade import WindowCascade, cascade_estimates
+from riskmc.estimators.cascade import window_cascade as cascade_of
 from riskmc.estimators.plan import Plan
 from riskmc.estimators.quantities import CellStats, Estimates, estimate, p_cell_window, windows_per_year
 from riskmc.estimators.sample import WindowSample, simulate
 from riskmc.estimators.year import YEAR_RESAMPLES, estimation_reserve_s
 from riskmc.streams import BLOCK_TRIALS
 
-__all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MAX_TRIALS", "DEFAULT_MIN_HITS", "Run", "run"]
+__all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MAX_TRIALS", "DEFAULT_MIN_HITS", "Run", "run", "with_config"]
 
 DEFAULT_MIN_HITS = 10
 DEFAULT_MAX_SECONDS = 600.0
@@ -55,6 +58,9 @@ class Run:
     target_rel_err: float | None
     min_hits: int
     elapsed_s: float
+    #: The downstream cascade of every event window and its estimates (section 5b).
+    cascade: WindowCascade | None = None
+    cascade_estimates: dict[str, Estimate] = field(default_factory=dict)
 
     @property
     def trials(self) -> int:
@@ -86,6 +92,8 @@ class Run:
             "windows_per_region_year": windows_per_year(smp),
         }
         row.update(e.columns())
+        for name, ce in self.cascade_estimates.items():
+            row.update(ce.columns(name))
         row["rel_err"] = p.rel_err
         row["unobserved_strata"] = ",".join(e.unseen)
         row["stopped_by"] = self.stopped_by
@@ -98,6 +106,27 @@ class Run:
             if key not in ("name", "seed", "trials"):
                 row[key] = value
         return row
+
+
+def with_config(result: Run, config: Config) -> Run:
+    """``result`` as the run of ``config``, a scenario with the same events (it differs only
+    in mitigations of the cascade): the same sample and estimates, the cascade recomputed."""
+    start = time.perf_counter()
+    window_cascade = cascade_of(config, result.seed, result.sample)
+    # (the run's year model had the other scenario's cascade: this one gets its own)
+    estimates = replace(
+        result.estimates,
+        year=None if result.estimates.year is None else replace(result.estimates.year, extra=[]),
+    )
+    cascade_values = cascade_estimates(window_cascade, result.seed, result.sample, result.plan, estimates)
+    return replace(
+        result,
+        config=config,
+        estimates=estimates,
+        cascade=window_cascade,
+        cascade_estimates=cascade_values,
+        elapsed_s=time.perf_counter() - start,
+    )
 
 
 def run(
@@ -163,7 +192,11 @@ def run(
         if progress is not None:
             progress(block.n, rel_err)
     sample = WindowSample.concat(parts)
-    estimates = estimate(sample, plan, seed, stats=stats, n_resamples=n_resamples)
+    window_cascade = cascade_of(config, seed, sample)
+    estimates = estimate(
+        sample, plan, seed, stats=stats, n_resamples=n_resamples, extra_impacts=window_cascade.ec2_min
+    )
+    cascade_values = cascade_estimates(window_cascade, seed, sample, plan, estimates, n_resamples)
     return Run(
         config=config,
         plan=plan,
@@ -174,4 +207,6 @@ def run(
         target_rel_err=target_rel_err,
         min_hits=min_hits,
         elapsed_s=time.perf_counter() - start,
+        cascade=window_cascade,
+        cascade_estimates=cascade_values,
     )

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats
@@ -68,6 +68,7 @@ MINUTES_PER_YEAR = 8766.0 * 60.0
 # Sub-addresses of the estimation streams (seed; 0, REGION, k).
 _SUB_YEARS = 1
 _SUB_YEAR_BOOT = 2
+_SUB_YEARS_EXTRA = 3  # the further impact columns' approximations (the cascade's)
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,15 @@ class YearModel:
         cdf = np.cumsum(pmf)
         return ks, cdf / cdf[-1]
 
-    def years(self, n_years: int, rng: np.random.Generator) -> np.ndarray:
+    def years(
+        self, n_years: int, rng: np.random.Generator, extra_rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """Annual impacts of ``n_years`` simulated years: K by inversion of its CDF, then one
         index draw per event window of the years with K <= MAX_EXACT_EVENTS, summed per
         year exactly (``np.add.reduceat``)."""
-        out = np.zeros(n_years)
-        m = self.impacts.size
+        impacts = self.impacts
+        out = np.zeros((n_years, *impacts.shape[1:]))  # a column per impact of 2-D impacts
+        m = impacts.shape[0]
         if m == 0 or self.p <= 0.0:
             return out
         ks, cdf = self.counts()
@@ -113,10 +117,17 @@ class YearModel:
             k_exact = k[exact]
             size = int(k_exact.sum())
             index = rng.integers(0, m, size) if self.probs is None else rng.choice(m, size, p=self.probs)
-            out[exact] = np.add.reduceat(self.impacts[index], np.cumsum(k_exact) - k_exact)
+            out[exact] = np.add.reduceat(impacts[index], np.cumsum(k_exact) - k_exact, axis=0)
         big = np.flatnonzero(k > MAX_EXACT_EVENTS)
         if big.size:
-            out[big] = _compound_sum_approx(self.impacts, k[big].astype(float), rng, self.probs)
+            if impacts.ndim == 1:
+                out[big] = _compound_sum_approx(impacts, k[big].astype(float), rng, self.probs)
+            else:  # each column its own approximation; the further columns' draws from
+                # ``extra_rng``, so that column 0 takes from ``rng`` what it would alone
+                kb = k[big].astype(float)
+                out[big, 0] = _compound_sum_approx(impacts[:, 0], kb, rng, self.probs)
+                for j in range(1, impacts.shape[1]):
+                    out[big, j] = _compound_sum_approx(impacts[:, j], kb, extra_rng or rng, self.probs)
         return np.minimum(out, MINUTES_PER_YEAR)
 
     def draws_per_year(self) -> float:
@@ -206,6 +217,8 @@ class YearSummary:
     exceed: list[Estimate]
     p99: Estimate
     cvar99: Estimate
+    #: (p99, CVaR) of each further impact column, on the same simulated years.
+    extra: list[tuple[Estimate, Estimate]] = field(default_factory=list)
 
 
 def year_summary(
@@ -223,16 +236,29 @@ def year_summary(
     """The tail and exceedance of the annual impact from the m event windows of an n-window
     sample (their weights and impacts); the no-event case is the caller's.  The upper ends
     are the bootstrap's 1 - ``upper_tail`` quantiles (less than 2.5% when the caller adds
-    the bound of what the sample did not see)."""
+    the bound of what the sample did not see).  ``impacts`` of shape (m, 1 + q): the
+    exceedance and tail of column 0, and the tails of the q others (:attr:`YearSummary.extra`)
+    from the same simulated years, at the cost of one summary."""
     weights = np.asarray(weights, dtype=float)
     impacts = np.asarray(impacts, dtype=float)
+    if impacts.ndim == 2 and impacts.shape[1] == 1:
+        impacts = impacts[:, 0]
     m = weights.size
+
+    def summary(years: np.ndarray) -> np.ndarray:
+        if years.ndim == 1:
+            return np.concatenate([tail(years), exceed(years, thr)])
+        extra = [tail(years[:, j]) for j in range(1, years.shape[1])]
+        return np.concatenate([tail(years[:, 0]), exceed(years[:, 0], thr), *extra])
+
     model = YearModel(n_w, min(float(weights.sum()) / n, 1.0), impacts, weights / weights.sum())
     n_years = model.n_years()
     boot_years = model.n_boot_years(n_resamples)
-    years = model.years(n_years, stream(seed, 0, Purpose.REGION, _SUB_YEARS))
-    thr = default_thresholds(years) if thresholds is None else np.asarray(thresholds, dtype=float)
-    point = np.concatenate([tail(years), exceed(years, thr)])
+    extra_rng = stream(seed, 0, Purpose.REGION, _SUB_YEARS_EXTRA)
+    years = model.years(n_years, stream(seed, 0, Purpose.REGION, _SUB_YEARS), extra_rng)
+    first = years if years.ndim == 1 else years[:, 0]
+    thr = default_thresholds(first) if thresholds is None else np.asarray(thresholds, dtype=float)
+    point = summary(years)
     rng = stream(seed, 0, Purpose.REGION, _SUB_YEAR_BOOT)
     boot = np.empty((n_resamples, point.size))
     for b in range(n_resamples):  # a loop over resamples, each vectorized over its years
@@ -242,8 +268,7 @@ def year_summary(
             continue
         w = weights[pick]
         sub = YearModel(n_w, min(float(w.sum()) / n, 1.0), impacts[pick], w / w.sum())
-        y = sub.years(boot_years, rng)
-        boot[b] = np.concatenate([tail(y), exceed(y, thr)])
+        boot[b] = summary(sub.years(boot_years, rng, extra_rng))
     lo = np.minimum(np.quantile(boot, 0.025, axis=0), point)
     hi = np.maximum(np.quantile(boot, 1.0 - upper_tail, axis=0), point)
     sd = boot.std(axis=0, ddof=1)
@@ -256,4 +281,7 @@ def year_summary(
         Estimate(float(v), ConfidenceInterval(float(a), float(c)), method, float(s))
         for v, a, c, s in zip(point, lo, hi, sd, strict=True)
     ]
-    return YearSummary(thr, ests[2:], ests[0], ests[1])
+    q = 0 if impacts.ndim == 1 else impacts.shape[1] - 1
+    cut = len(ests) - 2 * q
+    extra = [(ests[cut + 2 * j], ests[cut + 2 * j + 1]) for j in range(q)]
+    return YearSummary(thr, ests[2:cut], ests[0], ests[1], extra)
