@@ -518,7 +518,8 @@ def _cascade_saved(base: Run, other: Run, name: str, values: str) -> Estimate:
     eb, eo = base.cascade_estimates[name], other.cascade_estimates[name]
     method = f"{diff.method} x windows per region-year"
     if other.estimates.unseen or base.estimates.unseen or not (sb.events.any() and so.events.any()):
-        lo -= max(0.0, eo.confidence_interval.high - eo.estimate)
+        if not _never_costs_more(base.config, other.config):
+            lo -= max(0.0, eo.confidence_interval.high - eo.estimate)
         hi += max(0.0, eb.confidence_interval.high - eb.estimate)
         method += "; widened by the bounds of unobserved strata or of a scenario without events"
     return Estimate(diff.estimate * n_w, ConfidenceInterval(lo, hi), method, diff.standard_error * n_w)
@@ -576,6 +577,15 @@ def _same_events(base: Config, other: Config) -> bool:
     race = {m: p for m, p in other.mitigations.items() if m not in CASCADE_MITIGATIONS}
     base_race = {m: p for m, p in base.mitigations.items() if m not in CASCADE_MITIGATIONS}
     return race == base_race and base.values == other.values and base.weights == other.weights
+
+
+def _never_costs_more(base: Config, other: Config) -> bool:
+    """Whether ``other`` is ``base`` plus queue throttling or velocity control only: the same
+    events, none of which can cost more downstream (section 5b's monotonicity, tested), so an
+    unseen event saves at least nothing and widens only the upper end of what is saved.  (A
+    rehearsed recovery's delay could be longer than the scenario's own: not assumed.)"""
+    added = set(other.mitigations) - set(base.mitigations)
+    return _same_events(base, other) and added <= {"queue_throttle", "nlb_velocity_control"}
 
 
 def compare(

@@ -55,6 +55,7 @@ __all__ = [
     "KeySpec",
     "Range",
     "load_config",
+    "lookup",
     "parse_config",
     "parse_value",
 ]
@@ -567,7 +568,8 @@ def _check_integers(path: str, value: Any) -> None:
         )
 
 
-def _get(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+def lookup(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(found, value) of a dotted key in TOML data (the raw tables of a scenario)."""
     node: Any = data
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -577,7 +579,7 @@ def _get(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
 
 
 def _mitigations(data: Mapping[str, Any], base_dir: str | None = None) -> dict[str, dict[str, Value]]:
-    found, table = _get(data, "mitigations")
+    found, table = lookup(data, "mitigations")
     if not found:
         return {}
     if not isinstance(table, Mapping):
@@ -853,10 +855,10 @@ def _parse_config(data: Mapping[str, Any], source: str, overrides: Sequence[str]
     values: dict[str, Value] = {}
     for key in VALUE_KEYS:
         spec = KEYS[key]
-        found, v = _get(raw, key)
+        found, v = lookup(raw, key)
         values[key] = _value(key, v if found else spec.default, spec, base_dir)
 
-    found, w = _get(raw, "endpoints.weights")
+    found, w = lookup(raw, "endpoints.weights")
     weights = _weights(w, values["endpoints.count"]) if found else None
     mitigations = _mitigations(raw, base_dir)
     return Config(

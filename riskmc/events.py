@@ -20,9 +20,10 @@ import polars as pl
 from riskmc.engine import simulate_cell
 from riskmc.estimates import ConfidenceInterval, Estimate
 from riskmc.estimators import Run, estimate, windows_per_year
+from riskmc.estimators.year import YearSummary
 from riskmc.params import sample_windows
 
-__all__ = ["EVENT_COLUMNS", "EXCEEDANCE_COLUMNS", "events_frame", "exceedance_frame"]
+__all__ = ["EVENT_COLUMNS", "EXCEEDANCE_COLUMNS", "EXCEEDANCE_QUANTITIES", "events_frame", "exceedance_frame"]
 
 EVENT_COLUMNS = {
     "trial": pl.Int64,
@@ -37,6 +38,7 @@ EVENT_COLUMNS = {
     "weight": pl.Float64,
 }
 EXCEEDANCE_COLUMNS = {
+    "quantity": pl.String,
     "threshold_min": pl.Float64,
     "p_exceed": pl.Float64,
     "p_exceed_lo": pl.Float64,
@@ -77,13 +79,28 @@ def events_frame(run: Run) -> pl.DataFrame:
     return pl.DataFrame(records, schema=EVENT_COLUMNS, orient="row")
 
 
-def exceedance_frame(run: Run, thresholds: Sequence[float] | None = None) -> pl.DataFrame:
-    """P(annual impact > threshold) for each threshold (default: 0 and 24 log-spaced ones up to
-    the largest simulated year), non-increasing."""
+#: What a loss-exceedance table can be of: the DNS impact, or the cascade's EC2 impairment.
+EXCEEDANCE_QUANTITIES = ("impact_per_year_min", "ec2_impaired_per_year_min")
+
+
+def exceedance_frame(
+    run: Run, thresholds: Sequence[float] | None = None, quantity: str = "impact_per_year_min"
+) -> pl.DataFrame:
+    """P(annual quantity > threshold) for each threshold (default: 0 and 24 log-spaced ones up
+    to the largest simulated year), non-increasing: the DNS impact (region-traffic-minutes),
+    or with ``quantity="ec2_impaired_per_year_min"`` the downstream cascade's EC2
+    launch-impairment minutes (its default grid only), from the same simulated years."""
+    if quantity not in EXCEEDANCE_QUANTITIES:
+        raise ValueError(f"quantity must be one of {EXCEEDANCE_QUANTITIES}, got {quantity!r}")
     est = run.estimates
     year = est.year
+    cascade = quantity != "impact_per_year_min"
     if thresholds is not None and year is not None:
+        if cascade:
+            raise ValueError("the cascade's exceedance is at its default thresholds only")
         year = estimate(run.sample, run.plan, run.seed, thresholds=list(thresholds)).year
+    if cascade and year is not None and not year.extra_exceed:
+        year = None if not run.sample.events.any() else _cascade_year(run)
     p_year = est.values["p_region_year"].confidence_interval.high
     if year is None:  # no event: P(S > x) <= P(S > 0) = p_region_year
         thr = np.zeros(1) if thresholds is None else np.asarray(thresholds, dtype=float)
@@ -91,7 +108,7 @@ def exceedance_frame(run: Run, thresholds: Sequence[float] | None = None) -> pl.
             Estimate(0.0, ConfidenceInterval(0.0, p_year), "no event: bounded by p_region_year_hi")
         ] * thr.size
     else:
-        thr, values = year.thresholds, year.exceed
+        thr, values = year.extra_exceed[0] if cascade else (year.thresholds, year.exceed)
         if est.unseen:  # P(S > x) <= P(S_seen > x) + P(an unseen event in the year)
             n_w = windows_per_year(run.sample)
             p_rw = est.values["p_region_window"]
@@ -108,6 +125,7 @@ def exceedance_frame(run: Run, thresholds: Sequence[float] | None = None) -> pl.
             ]
     records = [
         {
+            "quantity": quantity,
             "threshold_min": float(x),
             "p_exceed": e.estimate,
             "p_exceed_lo": e.confidence_interval.low,
@@ -117,3 +135,10 @@ def exceedance_frame(run: Run, thresholds: Sequence[float] | None = None) -> pl.
         for x, e in zip(thr, values, strict=True)
     ]
     return pl.DataFrame(records, schema=EXCEEDANCE_COLUMNS, orient="row")
+
+
+def _cascade_year(run: Run) -> YearSummary:
+    """The year model of the run's sample with its cascade as the further column (for a run
+    whose estimates were made without it)."""
+    assert run.cascade is not None
+    return estimate(run.sample, run.plan, run.seed, extra_impacts=run.cascade.ec2_min).year  # type: ignore[return-value]

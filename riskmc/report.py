@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from riskmc.config import KEYS, VALUE_KEYS, Config
+from riskmc.config import KEYS, VALUE_KEYS, Config, lookup
+from riskmc.text import duration_words, format_number
 
 if TYPE_CHECKING:
     from riskmc.estimators import Plan, Run
@@ -209,16 +210,13 @@ def _timeline(
 
 
 def _num(x: object, digits: int = 3) -> str:
+    """A number of the report: n/a for NaN, "unbounded" for an infinite end."""
     v = float(x)  # type: ignore[arg-type]
     if math.isnan(v):
         return "n/a"
     if math.isinf(v):
         return "unbounded" if v > 0 else "-unbounded"
-    if v == 0:
-        return "0"
-    if abs(v) < 1e-2 or abs(v) >= 1e6:
-        return f"{v:.{digits - 1}e}"
-    return f"{v:.{digits}g}"
+    return format_number(v, digits)
 
 
 def _ci(row: Mapping[str, Any], name: str) -> str:
@@ -258,14 +256,14 @@ def headline(row: Mapping[str, Any]) -> list[str]:
         f"p_cell_window (one cell's window has an event) = {_ci(row, 'p_cell_window')}; "
         f"p_region_year = {_ci(row, 'p_region_year')}.",
         f"Expected impact {_ci(row, 'impact_per_year_min')} region-traffic-minutes per region-year "
-        f"(all of the region's traffic lost for {_duration(float(row['impact_per_year_min']))} a year); "
+        f"(all of the region's traffic lost for {duration_words(float(row['impact_per_year_min']))} a year); "
         f"given an event, {_ci(row, 'impact_given_event_min')} region-traffic-minutes.",
     ]
     if "ec2_impaired_given_event_min" in row and not math.isnan(float(row["ec2_impaired_given_event_min"])):
         lines.append(
             "Beyond DNS (docs/model.md section 5b): an event window collapses DWFM with probability "
             f"{_ci(row, 'p_collapse_given_event')} and impairs EC2 launches for "
-            f"{_duration(float(row['ec2_impaired_given_event_min']))} "
+            f"{duration_words(float(row['ec2_impaired_given_event_min']))} "
             f"({_ci(row, 'ec2_impaired_given_event_min')} minutes); per region-year "
             f"{_ci(row, 'ec2_impaired_per_year_min')} EC2 launch-impairment minutes."
         )
@@ -279,32 +277,13 @@ def headline(row: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _duration(minutes: float) -> str:
-    seconds = minutes * 60.0
-    if not math.isfinite(seconds):
-        return "an unbounded time"
-    for limit, unit, size in ((60.0, "s", 1.0), (3600.0, "min", 60.0), (172_800.0, "h", 3600.0)):
-        if seconds < limit:
-            return f"{seconds / size:.2g} {unit}"
-    return f"{seconds / 86_400.0:.2g} days"
-
-
-def _lookup(raw: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    node: Any = raw
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _assumptions(config: Config) -> tuple[tuple[str, ...], ...]:
     """Every model key: its value here, whether the file sets it, and what it means."""
     from riskmc.sweep import toml_value
 
     rows: list[tuple[str, ...]] = [("key", "value", "set by", "meaning")]
     for key in VALUE_KEYS:
-        found, value = _lookup(config.raw, key)
+        found, value = lookup(config.raw, key)
         spec = KEYS[key]
         shown = toml_value(value if found else spec.default)
         rows.append((key, shown, "the scenario" if found else "default", spec.doc))

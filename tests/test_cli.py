@@ -434,7 +434,15 @@ def test_events_and_exceedance_under_importance_sampling(tilted_run: tuple[Resul
     )
 
     ex = read_table(d / "ex.parquet")
-    assert ex.columns == ["threshold_min", "p_exceed", "p_exceed_lo", "p_exceed_hi", "p_exceed_method"]
+    assert ex.columns == [
+        "quantity",
+        "threshold_min",
+        "p_exceed",
+        "p_exceed_lo",
+        "p_exceed_hi",
+        "p_exceed_method",
+    ]
+    assert set(ex["quantity"]) == {"impact_per_year_min"}
     assert ex["threshold_min"][0] == 0.0 and ex["threshold_min"].diff().drop_nulls().min() > 0
     p = ex["p_exceed"]
     assert p.diff().drop_nulls().max() <= 0  # non-increasing

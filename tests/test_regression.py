@@ -32,6 +32,10 @@ CHECKED = (
     "p_region_window",
     "events_per_region_year",
     "impact_per_year_min",
+    # beyond DNS (docs/model.md section 5b)
+    "p_collapse_given_event",
+    "ec2_impaired_given_event_min",
+    "ec2_impaired_per_year_min",
 )
 #: What a row with an unobserved stratum can still be checked on.
 CHECKED_UNSEEN = ("p_cell_window_degraded", "mean_plan_age_s", "runs_per_hour")

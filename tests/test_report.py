@@ -96,6 +96,10 @@ def test_report_holds_the_run_s_numbers(inputs: ReportInputs, report: Report) ->
         assert title in titles
     assert "Assumptions and calibration" in titles and titles[-1] == "Provenance"
     assert headline(row)[0] in page
+    # beyond DNS: the cascade's estimates in the headline and the estimates table
+    assert any(line.startswith("Beyond DNS") for line in headline(row))
+    estimates = next(s for s in report.sections if s.title == "Estimates")
+    assert "ec2_impaired_per_year_min" in [r[1] for r in estimates.table]
     # every scenario of the comparison is a row of its table, in order
     compare = next(s for s in report.sections if s.title == "Mitigations")
     assert [r[0] for r in compare.table[1:]] == [label for label, _ in scenarios(inputs.config)]

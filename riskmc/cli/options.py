@@ -293,3 +293,24 @@ def mitigation_names(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [part.strip() for value in values for part in value.split(",")]
+
+
+SensitivityRangeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--range",
+        metavar="KEY=LO:HI[:log]",
+        help="An uncertain input: uniform on [LO, HI], log-uniform with :log; repeatable (at least one).",
+        show_default=False,
+    ),
+]
+BaseSamplesOption = Annotated[
+    int,
+    typer.Option(
+        "--n",
+        min=2,
+        max=MAX_POINTS,
+        metavar="N",
+        help="Base sample size of the Sobol' design, a power of 2: the model runs N*(d+2) times.",
+    ),
+]

@@ -15,6 +15,7 @@ from riskmc.cli.files import check_writable, load_scenario, names_directory, req
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
     MAX_POINTS,
+    BaseSamplesOption,
     ConfigArgument,
     DefensiveOption,
     Estimator,
@@ -22,6 +23,7 @@ from riskmc.cli.options import (
     MemoryBudgetOption,
     QuietOption,
     SeedOption,
+    SensitivityRangeOption,
     SetOption,
     ThreadsOption,
     TrialsOption,
@@ -48,25 +50,6 @@ SweepKeyOption = Annotated[
         metavar="KEY=V1,V2,...",
         help="Add a sweep of KEY over the values (p_cell_window against KEY, a figure and a table).",
         show_default=False,
-    ),
-]
-ReportRangeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--range",
-        metavar="KEY=LO:HI[:log]",
-        help="Add Sobol' sensitivity indices over these inputs (as 'riskmc sensitivity'); repeatable.",
-        show_default=False,
-    ),
-]
-ReportSamplesOption = Annotated[
-    int,
-    typer.Option(
-        "--n",
-        min=2,
-        max=MAX_POINTS,
-        metavar="N",
-        help="With --range: the base sample size, a power of 2 (the model runs N*(d+2) times).",
     ),
 ]
 
@@ -103,8 +86,8 @@ def report(
     seed: SeedOption = None,
     overrides: SetOption = None,
     sweep: SweepKeyOption = None,
-    ranges: ReportRangeOption = None,
-    n: ReportSamplesOption = 8,
+    ranges: SensitivityRangeOption = None,
+    n: BaseSamplesOption = 8,
     out: ReportOutOption = None,
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
@@ -152,6 +135,9 @@ def report(
     html_path, md_path, base = _report_paths(out, cfg.name)
     scenario_list = cmp.scenarios(cfg)
     design_runs = n * (len(ranges) + 2) if ranges else 0
+    if design_runs > MAX_POINTS:
+        what = f"{n} x ({len(ranges or [])} ranges + 2) = {design_runs:,} model runs"
+        raise CliError(f"--n: {what}; the limit is {MAX_POINTS:,}")
     check_size(
         cfg,
         s,

@@ -63,6 +63,16 @@ ExceedanceOption = Annotated[
         show_default=False,
     ),
 ]
+CascadeExceedanceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cascade-exceedance",
+        metavar="PATH",
+        help="Also write the loss-exceedance table of the downstream cascade's EC2 launch-impairment "
+        "minutes per region-year (docs/model.md section 5b) to PATH.csv/.parquet.",
+        show_default=False,
+    ),
+]
 
 
 def with_mitigation_options(cfg: Config, values: list[str] | None) -> Config:
@@ -88,6 +98,7 @@ def run(
     fmt: FormatOption = TableFormat.both,
     events: EventsOption = None,
     exceedance: ExceedanceOption = None,
+    cascade_exceedance: CascadeExceedanceOption = None,
     mitigations: MitigationOption = None,
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
@@ -123,6 +134,13 @@ def run(
     exceed_base = (
         output_base(exceedance, f"{cfg.name}_exceedance", fmt.formats, "--exceedance")[0]
         if exceedance
+        else None
+    )
+    cascade_base = (
+        output_base(
+            cascade_exceedance, f"{cfg.name}_cascade_exceedance", fmt.formats, "--cascade-exceedance"
+        )[0]
+        if cascade_exceedance
         else None
     )
     from riskmc import estimators
@@ -169,6 +187,9 @@ def run(
         written += save_table(events_frame(result), events_base, fmt.formats, "--events", meta)
     if exceed_base is not None:
         written += save_table(exceedance_frame(result), exceed_base, fmt.formats, "--exceedance", meta)
+    if cascade_base is not None:
+        table = exceedance_frame(result, quantity="ec2_impaired_per_year_min")
+        written += save_table(table, cascade_base, fmt.formats, "--cascade-exceedance", meta)
     if as_json:
         print_json(result.row())
     elif not quiet:

@@ -13,6 +13,7 @@ from riskmc.cli.files import load_scenario, output_base, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
     MAX_POINTS,
+    BaseSamplesOption,
     ConfigArgument,
     DefensiveOption,
     Estimator,
@@ -21,6 +22,7 @@ from riskmc.cli.options import (
     MemoryBudgetOption,
     QuietOption,
     SeedOption,
+    SensitivityRangeOption,
     SetOption,
     TableFormat,
     TrialsOption,
@@ -32,27 +34,6 @@ from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 
 if TYPE_CHECKING:
     from riskmc.config import Config
-
-SensitivityRangeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--range",
-        metavar="KEY=LO:HI[:log]",
-        help="An uncertain input: uniform on [LO, HI], log-uniform with :log; repeatable (at least one).",
-        show_default=False,
-    ),
-]
-BaseSamplesOption = Annotated[
-    int,
-    typer.Option(
-        "--n",
-        min=2,
-        max=MAX_POINTS,
-        metavar="N",
-        help="Base sample size, a power of 2: the model runs N*(d+2) times.",
-    ),
-]
-
 
 SensitivityOutOption = Annotated[
     str | None, typer.Option("--out", metavar="PATH", help=out_help("_sensitivity"), show_default=False)

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from riskmc.text import duration_words, format_number
+
 if TYPE_CHECKING:
     from riskmc.estimates import Estimate
 
@@ -29,19 +31,6 @@ __all__ = [
 
 #: ``_method`` of a compare table's baseline row (riskmc.compare.REFERENCE_METHOD).
 REFERENCE_METHOD = "reference"
-
-
-def format_number(x: float, digits: int = 4) -> str:
-    """``digits`` significant digits; scientific notation for small (< 0.01) or huge values."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-2 or abs(x) >= 1e6:
-        return f"{x:.{digits - 1}e}"
-    return f"{x:.{digits}g}"
 
 
 #: Minutes of a region-year (riskmc.estimators.MINUTES_PER_YEAR): no annual impact can be larger.
@@ -97,23 +86,18 @@ def interval_text(name: str, value: float, lo: float, hi: float) -> str:
     return f"{format_number(value)} [{format_number(lo)}, {high}]"
 
 
-def duration_words(minutes: float) -> str:
-    """A number of minutes as a duration a person reads: 28 s, 4.2 min, 3.1 h, 2.5 days."""
-    if not math.isfinite(minutes):
-        return "an unbounded time"
-    seconds = minutes * 60.0
-    for limit, unit, size in ((60.0, "s", 1.0), (3600.0, "min", 60.0), (172_800.0, "h", 3600.0)):
-        if seconds < limit:
-            return f"{format_number(seconds / size, 2)} {unit}"
-    return f"{format_number(seconds / 86_400.0, 2)} days"
-
-
 def impact_words(name: str, value: float, hi: float) -> str:
     """An impact in region-traffic-minutes in words: the time for which the whole region's
     traffic would be lost, and a flag when an annual figure exceeds the year itself."""
     if name.startswith("ec2_impaired"):
         words = f"= EC2 launches impaired for {duration_words(value)}"
-        return words + (" a year" if "per_year" in name else " per event window")
+        if "per_year" not in name:
+            return words + " per event window"
+        if max(value, hi) > MINUTES_PER_YEAR:
+            return (
+                words + f" a year; ABOVE the {MINUTES_PER_YEAR:,.0f} minutes of a year: overlapping cascades"
+            )
+        return words + " a year"
     if not name.startswith("impact_"):
         return ""
     words = (

@@ -13,7 +13,9 @@ window without an event costs nothing downstream.  The estimates are those of th
 * ``ec2_impaired_given_event_min``, ``nlb_capacity_lost_given_event``: means over event
   windows (BCa bootstrap of the ratio);
 * ``ec2_impaired_per_year_min`` (t on the mean per window x n_w), its p99 and CVaR (the
-  compound year model), and ``nlb_capacity_lost_per_year``.
+  compound year model), and ``nlb_capacity_lost_per_year``: sums over a year's events, each
+  event's impairment counted whole (so, unlike the impact, not capped at the year's minutes:
+  where events come faster than their cascades end they overlap, and the sum says so).
 
 What the sample cannot see is bounded as for the impact: an unseen stratum's event windows
 (at most the estimates' ``region_bound`` of the windows) cost at most the cascade's linear
@@ -36,9 +38,16 @@ from riskmc.config import Config
 from riskmc.engine import repair_durations
 from riskmc.estimates import ConfidenceInterval, Estimate, WeightedMoments
 from riskmc.estimators.plan import Plan
-from riskmc.estimators.quantities import Estimates, _capped, _clip0, _mix_unseen, _ratio_bca, windows_per_year
+from riskmc.estimators.quantities import (
+    Estimates,
+    _clip0,
+    _mix_unseen,
+    _ratio_bca,
+    windows_per_year,
+    with_unseen_tail,
+)
 from riskmc.estimators.sample import WindowSample
-from riskmc.estimators.year import MINUTES_PER_YEAR, YEAR_RESAMPLES, year_summary
+from riskmc.estimators.year import YEAR_RESAMPLES, year_summary
 from riskmc.params import sample_cascade, sample_windows
 
 __all__ = ["CASCADE_ESTIMATES", "WindowCascade", "cascade_estimates", "window_cascade"]
@@ -130,7 +139,7 @@ def _per_year_mean(
         method,
         se * n_w,
     )
-    return _capped(_clip0(e), MINUTES_PER_YEAR)
+    return _clip0(e)
 
 
 def cascade_estimates(
@@ -158,9 +167,9 @@ def cascade_estimates(
             out[name] = Estimate(math.nan, ConfidenceInterval(math.nan, math.nan), none)
         bound_text = f"{label}: no event; bound n_w x p_region_window_hi x the cascade's bound per event"
         markov = f"{label}: no event; Markov bound E[annual] / 0.01 from ec2_impaired_per_year_min_hi"
-        ec2_hi = min(n_w * p_rw_hi * wc.ec2_bound_min, MINUTES_PER_YEAR)
-        nlb_hi = min(n_w * p_rw_hi * wc.nlb_bound, MINUTES_PER_YEAR)
-        tail_hi = min(ec2_hi / 0.01, MINUTES_PER_YEAR)
+        ec2_hi = n_w * p_rw_hi * wc.ec2_bound_min
+        nlb_hi = n_w * p_rw_hi * wc.nlb_bound
+        tail_hi = ec2_hi / 0.01
         out["ec2_impaired_per_year_min"] = Estimate(0.0, ConfidenceInterval(0.0, ec2_hi), bound_text)
         out["ec2_impaired_per_year_p99_min"] = Estimate(0.0, ConfidenceInterval(0.0, tail_hi), markov)
         out["ec2_impaired_per_year_cvar99_min"] = Estimate(0.0, ConfidenceInterval(0.0, tail_hi), markov)
@@ -192,23 +201,10 @@ def cascade_estimates(
             upper_tail=upper_tail,
         )
         p99, cvar = year.p99, year.cvar99
-    if unseen:  # CVaR is subadditive, VaR <= CVaR; the unseen part's CVaR <= its mean / 0.01
-        extra = unseen_ec2 / 0.01
-        note = "; + the unobserved stratum's Markov bound (CVaR subadditive)"
-        p99 = Estimate(
-            p99.estimate,
-            ConfidenceInterval(p99.confidence_interval.low, cvar.confidence_interval.high + extra),
-            p99.method + note,
-            p99.standard_error,
-        )
-        cvar = Estimate(
-            cvar.estimate,
-            ConfidenceInterval(cvar.confidence_interval.low, cvar.confidence_interval.high + extra),
-            cvar.method + note,
-            cvar.standard_error,
-        )
-    out["ec2_impaired_per_year_p99_min"] = _capped(p99, MINUTES_PER_YEAR)
-    out["ec2_impaired_per_year_cvar99_min"] = _capped(cvar, MINUTES_PER_YEAR)
+    if unseen:
+        p99, cvar = with_unseen_tail(p99, cvar, unseen_ec2)
+    out["ec2_impaired_per_year_p99_min"] = p99
+    out["ec2_impaired_per_year_cvar99_min"] = cvar
     out["nlb_capacity_lost_per_year"] = _per_year_mean(
         wc.nlb_lost, w, n_w, n_w * bound * wc.nlb_bound, upper_tail, label, "NLB capacity lost"
     )

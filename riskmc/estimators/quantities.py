@@ -353,6 +353,28 @@ def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estim
     )
 
 
+def with_unseen_tail(p99: Estimate, cvar: Estimate, unseen_mean: float) -> tuple[Estimate, Estimate]:
+    """The annual tail's upper ends with an unseen part of mean at most ``unseen_mean``: CVaR
+    is subadditive and VaR <= CVaR, and the unseen part's CVaR(99%) <= its mean / 0.01."""
+    extra = unseen_mean / (1.0 - 0.99)
+    note = "; + the unobserved stratum's Markov bound (CVaR subadditive)"
+    top = cvar.confidence_interval.high + extra
+    return (
+        Estimate(
+            p99.estimate,
+            ConfidenceInterval(p99.confidence_interval.low, top),
+            p99.method + note,
+            p99.standard_error,
+        ),
+        Estimate(
+            cvar.estimate,
+            ConfidenceInterval(cvar.confidence_interval.low, top),
+            cvar.method + note,
+            cvar.standard_error,
+        ),
+    )
+
+
 def _year_probability(p_rw: Estimate, n_w: float) -> Estimate:
     """1 - (1 - p)^n_w with p_region_window's bounds pushed through that increasing map."""
 
@@ -504,21 +526,8 @@ def estimate(
             upper_tail=upper_tail,
         )
         p99, cvar = year.p99, year.cvar99
-        if unseen:  # CVaR is subadditive, VaR <= CVaR; the unseen part's CVaR <= its mean / 0.01
-            extra = unseen_impact_year / (1.0 - 0.99)
-            note = "; + the unobserved stratum's Markov bound (CVaR subadditive)"
-            p99 = Estimate(
-                p99.estimate,
-                ConfidenceInterval(p99.confidence_interval.low, cvar.confidence_interval.high + extra),
-                p99.method + note,
-                p99.standard_error,
-            )
-            cvar = Estimate(
-                cvar.estimate,
-                ConfidenceInterval(cvar.confidence_interval.low, cvar.confidence_interval.high + extra),
-                cvar.method + note,
-                cvar.standard_error,
-            )
+        if unseen:
+            p99, cvar = with_unseen_tail(p99, cvar, unseen_impact_year)
         p99, cvar = _capped(p99, MINUTES_PER_YEAR), _capped(cvar, MINUTES_PER_YEAR)
 
     hours = sample.observed_h

@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -128,7 +129,12 @@ class YearModel:
                 out[big, 0] = _compound_sum_approx(impacts[:, 0], kb, rng, self.probs)
                 for j in range(1, impacts.shape[1]):
                     out[big, j] = _compound_sum_approx(impacts[:, j], kb, extra_rng or rng, self.probs)
-        return np.minimum(out, MINUTES_PER_YEAR)
+        # the impact (column 0) loses at most the year; further columns (the cascade's
+        # impairment minutes, summed over the year's events) are sums, not wall-clock time
+        if out.ndim == 1:
+            return np.minimum(out, MINUTES_PER_YEAR)
+        out[:, 0] = np.minimum(out[:, 0], MINUTES_PER_YEAR)
+        return out
 
     def draws_per_year(self) -> float:
         return min(self.expected_events(), MAX_EXACT_EVENTS) + 1.0
@@ -219,6 +225,8 @@ class YearSummary:
     cvar99: Estimate
     #: (p99, CVaR) of each further impact column, on the same simulated years.
     extra: list[tuple[Estimate, Estimate]] = field(default_factory=list)
+    #: (thresholds, P(annual > threshold)) of each further column, at its own default grid.
+    extra_exceed: list[tuple[np.ndarray, list[Estimate]]] = field(default_factory=list)
 
 
 def year_summary(
@@ -248,8 +256,10 @@ def year_summary(
     def summary(years: np.ndarray) -> np.ndarray:
         if years.ndim == 1:
             return np.concatenate([tail(years), exceed(years, thr)])
-        extra = [tail(years[:, j]) for j in range(1, years.shape[1])]
-        return np.concatenate([tail(years[:, 0]), exceed(years[:, 0], thr), *extra])
+        parts: list[Any] = [tail(years[:, 0]), exceed(years[:, 0], thr)]
+        for j in range(1, years.shape[1]):
+            parts += [tail(years[:, j]), exceed(years[:, j], extra_thr[j - 1])]
+        return np.concatenate(parts)
 
     model = YearModel(n_w, min(float(weights.sum()) / n, 1.0), impacts, weights / weights.sum())
     n_years = model.n_years()
@@ -258,6 +268,7 @@ def year_summary(
     years = model.years(n_years, stream(seed, 0, Purpose.REGION, _SUB_YEARS), extra_rng)
     first = years if years.ndim == 1 else years[:, 0]
     thr = default_thresholds(first) if thresholds is None else np.asarray(thresholds, dtype=float)
+    extra_thr = [] if years.ndim == 1 else [default_thresholds(years[:, j]) for j in range(1, years.shape[1])]
     point = summary(years)
     rng = stream(seed, 0, Purpose.REGION, _SUB_YEAR_BOOT)
     boot = np.empty((n_resamples, point.size))
@@ -281,7 +292,10 @@ def year_summary(
         Estimate(float(v), ConfidenceInterval(float(a), float(c)), method, float(s))
         for v, a, c, s in zip(point, lo, hi, sd, strict=True)
     ]
-    q = 0 if impacts.ndim == 1 else impacts.shape[1] - 1
-    cut = len(ests) - 2 * q
-    extra = [(ests[cut + 2 * j], ests[cut + 2 * j + 1]) for j in range(q)]
-    return YearSummary(thr, ests[2:cut], ests[0], ests[1], extra)
+    cut = 2 + thr.size
+    extra, extra_exceed = [], []
+    for t in extra_thr:  # each further column: its tail, then its exceedance
+        extra.append((ests[cut], ests[cut + 1]))
+        extra_exceed.append((t, ests[cut + 2 : cut + 2 + t.size]))
+        cut += 2 + t.size
+    return YearSummary(thr, ests[2 : 2 + thr.size], ests[0], ests[1], extra, extra_exceed)

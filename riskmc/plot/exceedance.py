@@ -93,15 +93,16 @@ def exceedance_figure(
             label="0 (no simulated year above; at the axis edge)",
         )
 
+    # the table of the cascade's EC2 impairment (riskmc run --cascade-exceedance) says so
+    cascade = "quantity" in df.columns and df.height > 0 and df["quantity"][0] == "ec2_impaired_per_year_min"
+    what = "annual EC2 launch impairment" if cascade else "annual impact"
     if zero.any():
         i = int(np.flatnonzero(zero)[-1])
         p0 = float(p[i])
         ci = ""
         if lo is not None and hi is not None and math.isfinite(lo[i]) and math.isfinite(hi[i]):
             ci = f" [{_fmt(float(lo[i]))}, {_fmt(float(hi[i]))}]"
-        ax.axhline(
-            p0, color="0.35", linestyle=":", linewidth=1.4, label=f"P(annual impact > 0) = {_fmt(p0)}{ci}"
-        )
+        ax.axhline(p0, color="0.35", linestyle=":", linewidth=1.4, label=f"P({what} > 0) = {_fmt(p0)}{ci}")
     for level, text in ((0.1, "1 year in 10"), (0.01, "1 year in 100")):
         if (logy and level >= bottom) or (not logy and level == 0.1):
             ax.axhline(level, color="C3", linewidth=0.9, alpha=0.5)
@@ -127,16 +128,13 @@ def exceedance_figure(
         _log_axis(ax, "y", bottom, 1.25)
     else:
         ax.set_ylim(0.0, 1.05)
-    ax.set_xlabel(
-        "threshold: annual impact (region-traffic-minutes per region-year)" + (", log scale" if logx else ""),
-        fontsize=_LABEL_SIZE,
-    )
+    unit = "minutes per region-year" if cascade else "region-traffic-minutes per region-year"
+    ax.set_xlabel(f"threshold: {what} ({unit})" + (", log scale" if logx else ""), fontsize=_LABEL_SIZE)
     ax.set_ylabel(
-        "probability P(annual impact > threshold)" + (", log scale" if logy else ""),
-        fontsize=_LABEL_SIZE,
+        f"probability P({what} > threshold)" + (", log scale" if logy else ""), fontsize=_LABEL_SIZE
     )
     _style(ax)
     ax.legend(loc="lower left", fontsize=_NOTE_SIZE, framealpha=0.9)
     scenario = title or scenario_title(df) or "exceedance"
-    fig.suptitle(f"{scenario}: loss exceedance of the annual impact", fontsize=_TITLE_SIZE)
+    fig.suptitle(f"{scenario}: loss exceedance of the {what}", fontsize=_TITLE_SIZE)
     return fig
