@@ -44,7 +44,7 @@ def main() -> None:
         best["estimate"] = min(best["estimate"], time.process_time() - t)
         t = time.process_time()
         wc = window_cascade(cfg, result.seed, smp)
-        joint = estimate(smp, plan, result.seed, extra_impacts=wc.ec2_min)
+        joint = estimate(smp, plan, result.seed, extra_impacts=wc.annual_columns())
         cascade_estimates(wc, result.seed, smp, plan, joint)
         best["estimate+cascade"] = min(best["estimate+cascade"], time.process_time() - t)
     print(

@@ -52,8 +52,9 @@ class CascadeParams:
     # -- (2) DWFM recovery ------------------------------------------------------------------
     #: Throttled DWFM re-established every lease from 04:14 to 05:28 (74 min), the whole
     #: fleet having lapsed; a throttle admits work without wasting capacity, so this is also
-    #: DWFM's capacity.
-    dwfm_rate_per_min: float | Floats = 1.0 / 74.0
+    #: DWFM's capacity.  0.0135 (74.1 min for the fleet): 1/74 rounded to a number a
+    #: configuration file can write exactly.
+    dwfm_rate_per_min: float | Floats = 0.0135
     #: Lease work not completed within this is re-queued.  Not public; the incident only
     #: says it is below 74 min (the whole fleet's work), as the collapse happened.  With 15 a
     #: backlog above 15/74 = 20% of the fleet collapses, i.e. outages above 35.6 min.
@@ -90,7 +91,7 @@ class CascadeParams:
     failover_reenable_delay_min: float | Floats = 19.0
     #: Share of an affected NLB's capacity the flapping AZ failover holds out of DNS.  Not
     #: public: one AZ of a three-AZ load balancer.
-    nlb_removed_fraction: float | Floats = 1.0 / 3.0
+    nlb_removed_fraction: float | Floats = 0.333
     #: AWS's fix, velocity control: the share of an NLB's capacity failover may remove per
     #: interval; as flapping targets return within an interval, it caps the share out of
     #: service.  None (or inf) = off.

@@ -141,4 +141,4 @@ def _cascade_year(run: Run) -> YearSummary:
     """The year model of the run's sample with its cascade as the further column (for a run
     whose estimates were made without it)."""
     assert run.cascade is not None
-    return estimate(run.sample, run.plan, run.seed, extra_impacts=run.cascade.ec2_min).year  # type: ignore[return-value]
+    return estimate(run.sample, run.plan, run.seed, extra_impacts=run.cascade.annual_columns()).year  # type: ignore[return-value]

@@ -12,8 +12,8 @@ window without an event costs nothing downstream.  The estimates are those of th
   (Wilson at the effective sample size);
 * ``ec2_impaired_given_event_min``, ``nlb_capacity_lost_given_event``: means over event
   windows (BCa bootstrap of the ratio);
-* ``ec2_impaired_per_year_min`` (t on the mean per window x n_w), its p99 and CVaR (the
-  compound year model), and ``nlb_capacity_lost_per_year``: sums over a year's events, each
+* ``ec2_impaired_per_year_min`` and ``nlb_capacity_lost_per_year`` (t on the mean per
+  window x n_w), with their p99 and CVaR (the compound year model): sums over a year's events, each
   event's impairment counted whole (so, unlike the impact, not capped at the year's minutes:
   where events come faster than their cascades end they overlap, and the sum says so).
 
@@ -60,6 +60,8 @@ CASCADE_ESTIMATES = (
     "ec2_impaired_per_year_p99_min",
     "ec2_impaired_per_year_cvar99_min",
     "nlb_capacity_lost_per_year",
+    "nlb_capacity_lost_per_year_p99",
+    "nlb_capacity_lost_per_year_cvar99",
 )
 
 #: Windows whose cascade parameters are drawn at once when bounding an unseen event.
@@ -79,6 +81,11 @@ class WindowCascade:
     nlb_lost: np.ndarray
     ec2_bound_min: float
     nlb_bound: float
+
+    def annual_columns(self) -> np.ndarray:
+        """The per-window values whose annual tails the year model gives with the impact's:
+        (n, 2), EC2 impairment and NLB capacity lost."""
+        return np.column_stack([self.ec2_min, self.nlb_lost])
 
 
 def _bounds(config: Config, seed: int, sample: WindowSample) -> tuple[float, float]:
@@ -151,8 +158,9 @@ def cascade_estimates(
     n_resamples: int = YEAR_RESAMPLES,
 ) -> dict[str, Estimate]:
     """:data:`CASCADE_ESTIMATES` of the cascade ``wc`` of ``sample`` (module docstring).  The
-    tail of the annual EC2 impairment is ``estimates.year.extra[0]`` when :func:`estimate`
-    had it as its extra impact (one year model for both), else its own year model."""
+    annual tails of the EC2 impairment and the NLB capacity are ``estimates.year.extra`` when
+    :func:`estimate` had :meth:`WindowCascade.annual_columns` as its extra impacts (one year
+    model for all), else the same years recomputed with them."""
     label = plan.label
     w = sample.weight
     n_w = windows_per_year(sample)
@@ -174,6 +182,9 @@ def cascade_estimates(
         out["ec2_impaired_per_year_p99_min"] = Estimate(0.0, ConfidenceInterval(0.0, tail_hi), markov)
         out["ec2_impaired_per_year_cvar99_min"] = Estimate(0.0, ConfidenceInterval(0.0, tail_hi), markov)
         out["nlb_capacity_lost_per_year"] = Estimate(0.0, ConfidenceInterval(0.0, nlb_hi), bound_text)
+        nlb_markov = markov.replace("ec2_impaired_per_year_min_hi", "nlb_capacity_lost_per_year_hi")
+        for name in ("nlb_capacity_lost_per_year_p99", "nlb_capacity_lost_per_year_cvar99"):
+            out[name] = Estimate(0.0, ConfidenceInterval(0.0, nlb_hi / 0.01), nlb_markov)
         return {name: out[name] for name in CASCADE_ESTIMATES}
     ev = wc.rows
     we = w[ev]
@@ -187,25 +198,29 @@ def cascade_estimates(
     out["ec2_impaired_per_year_min"] = _per_year_mean(
         wc.ec2_min, w, n_w, unseen_ec2, upper_tail, label, "EC2 impairment"
     )
-    if estimates.year is not None and estimates.year.extra:
-        p99, cvar = estimates.year.extra[0]
-    else:
+    year = estimates.year
+    if year is None or len(year.extra) < 2:
+        # (a run whose year model had another cascade: the same years, this cascade's columns)
         year = year_summary(
             sample.n,
             n_w,
             we,
-            wc.ec2_min[ev],
+            np.column_stack([sample.impact_min[ev], wc.annual_columns()[ev]]),
             seed,
             n_resamples=n_resamples,
             label=label,
             upper_tail=upper_tail,
         )
-        p99, cvar = year.p99, year.cvar99
+    unseen_nlb = n_w * bound * wc.nlb_bound
+    (ec2_p99, ec2_cvar), (nlb_p99, nlb_cvar) = year.extra[0], year.extra[1]
     if unseen:
-        p99, cvar = with_unseen_tail(p99, cvar, unseen_ec2)
-    out["ec2_impaired_per_year_p99_min"] = p99
-    out["ec2_impaired_per_year_cvar99_min"] = cvar
+        ec2_p99, ec2_cvar = with_unseen_tail(ec2_p99, ec2_cvar, unseen_ec2)
+        nlb_p99, nlb_cvar = with_unseen_tail(nlb_p99, nlb_cvar, unseen_nlb)
+    out["ec2_impaired_per_year_p99_min"] = ec2_p99
+    out["ec2_impaired_per_year_cvar99_min"] = ec2_cvar
     out["nlb_capacity_lost_per_year"] = _per_year_mean(
-        wc.nlb_lost, w, n_w, n_w * bound * wc.nlb_bound, upper_tail, label, "NLB capacity lost"
+        wc.nlb_lost, w, n_w, unseen_nlb, upper_tail, label, "NLB capacity lost"
     )
+    out["nlb_capacity_lost_per_year_p99"] = nlb_p99
+    out["nlb_capacity_lost_per_year_cvar99"] = nlb_cvar
     return {name: out[name] for name in CASCADE_ESTIMATES}

@@ -194,7 +194,12 @@ def run(
     sample = WindowSample.concat(parts)
     window_cascade = cascade_of(config, seed, sample)
     estimates = estimate(
-        sample, plan, seed, stats=stats, n_resamples=n_resamples, extra_impacts=window_cascade.ec2_min
+        sample,
+        plan,
+        seed,
+        stats=stats,
+        n_resamples=n_resamples,
+        extra_impacts=window_cascade.annual_columns(),
     )
     cascade_values = cascade_estimates(window_cascade, seed, sample, plan, estimates, n_resamples)
     return Run(
