@@ -40,6 +40,7 @@ from riskmc.estimates import CONFIDENCE, Z95, ConfidenceInterval, Estimate, wils
 if TYPE_CHECKING:  # the estimators (and the engine, numba) load only when a comparison runs,
     # so that naming a mitigation wrongly is answered at once
     from riskmc.estimators import Plan, Run
+    from riskmc.execute import Executor
 
 __all__ = [
     "BASELINE",
@@ -599,12 +600,14 @@ def compare(
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
     built: Sequence[tuple[str, Config]] | None = None,
+    executor: Executor | None = None,
 ) -> list[dict[str, object]]:
     """The mitigation comparison of ``config``: :func:`scenarios` (or ``built``, what the
     caller already built from the same config and names), every one on trials [0, trials)
     of ``seed`` (default the config's) under one plan (``plan``, else resolved from
     ``estimator`` on the baseline).  One row per scenario, baseline first; ``progress`` gets
-    the windows done after each block, over all scenarios."""
+    the windows done after each block, over all scenarios.  ``executor``: where each
+    scenario's blocks run (:func:`riskmc.estimators.run`; the rows do not depend on it)."""
     from riskmc import estimators
 
     scenario_list = list(built) if built is not None else scenarios(config, names)
@@ -621,7 +624,9 @@ def compare(
             if progress is not None:
                 progress(base.sample.n)
         else:
-            result = estimators.run(cfg, plan, seed=seed, trials=trials, threads=threads, progress=tick)
+            result = estimators.run(
+                cfg, plan, seed=seed, trials=trials, threads=threads, progress=tick, executor=executor
+            )
         if base is None:
             base = result
         rows.append(_row(label, result, comparison_columns(base, result, reference=result is base)))

@@ -135,8 +135,10 @@ class LocalExecutor:
         return None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
-        """An exception in ``fn`` (or closing the iterator early, or Ctrl-C) cancels the
-        items not yet started and re-raises."""
+        """At most two items a worker in flight, submitted as earlier ones finish.  Closing
+        the iterator (the caller has what it needs: a stopping rule met) lets the items
+        running end and drops the rest; an exception in ``fn`` or an interruption ends the
+        processes at once and re-raises."""
         if self.workers == 1 or len(items) <= 1:
             for i, item in enumerate(items):
                 yield i, fn(item)
@@ -148,19 +150,36 @@ class LocalExecutor:
             initializer=_watch_parent,
             initargs=(os.getpid(),),
         )
-        finished = False
+        # A bounded window, not every item at once: a stop leaves little to cancel, and no
+        # feeder thread blocked on a long queue of pickled items when processes are ended.
+        window = 2 * self.workers
+        queue = iter(enumerate(items))
+        pending: dict[Future[R], int] = {}
+
+        def fill() -> None:
+            while len(pending) < window:
+                nxt = next(queue, None)
+                if nxt is None:
+                    return
+                pending[executor.submit(fn, nxt[1])] = nxt[0]
+
+        ended = False
         try:
-            pending: dict[Future[R], int] = {executor.submit(fn, item): i for i, item in enumerate(items)}
+            fill()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: pending[f]):
                     index = pending.pop(future)
                     yield index, future.result()
-            finished = True
+                fill()
+            ended = True
+        except GeneratorExit:
+            ended = True  # closed by the caller: the few items running finish, none is started
+            raise
         finally:
-            if not finished:
-                # An error, an interruption or an early close: the points still running are
-                # abandoned, so end their processes now rather than wait for them.
+            if not ended:
+                # An error or an interruption: the items still running are abandoned, so end
+                # their processes now rather than wait for them.
                 _terminate_workers(executor)
             executor.shutdown(wait=True, cancel_futures=True)
 

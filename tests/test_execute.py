@@ -117,6 +117,11 @@ def test_sweep_bit_identical_on_1_and_2_local_workers_and_a_dask_cluster(
         assert comparable(run_sweep(small(), tilted, TRIALS, SEED, plan=plan, executor=ex)) == comparable(
             is_serial
         )
+        # One estimate's blocks on the cluster: the same row, and the same stop of a target.
+        for kwargs in ({"trials": 3000}, {"target_rel_err": 0.2, "max_trials": 20_000}):
+            alone = estimators.run(small(), plan, seed=SEED, **kwargs)  # type: ignore[arg-type]
+            spread = estimators.run(small(), plan, seed=SEED, executor=ex, **kwargs)  # type: ignore[arg-type]
+            assert comparable([spread.row()]) == comparable([alone.row()])
         # A task's own exception comes back as itself, riskmc's ConfigError included.
         with pytest.raises(TypeError):
             list(ex.map(abs, ["not a number"]))
@@ -207,3 +212,33 @@ def test_cli_without_dask_one_error_line(
     line = one_error_line(result)
     assert "--scheduler" in line and DASK_INSTALL_HINT in line
     assert list(tmp_path.iterdir()) == []
+
+
+# -- one estimate's blocks on workers --------------------------------------------------------------
+
+
+def test_an_estimate_s_blocks_on_two_local_workers_are_the_same_numbers() -> None:
+    """Blocks computed out of order in two processes and taken in block order: the same row,
+    and under a target the same stop, as in one process."""
+    cfg = small()
+    plan = estimators.resolve(cfg, SEED, "is")
+    cases = ({"trials": 3500}, {"target_rel_err": 0.25, "max_trials": 30_000})
+    for kwargs in cases:
+        alone = estimators.run(cfg, plan, seed=SEED, **kwargs)  # type: ignore[arg-type]
+        spread = estimators.run(cfg, plan, seed=SEED, executor=LocalExecutor(2), **kwargs)  # type: ignore[arg-type]
+        assert comparable([spread.row()]) == comparable([alone.row()])
+    assert alone.stopped_by == "target" and alone.trials < 30_000  # the target stopped it early
+
+
+def test_cli_run_and_compare_on_workers(config_file: Path, tmp_path: Path) -> None:
+    for command in ("run", "compare"):
+        common = [command, config_file, "--trials", 2000, "--seed", SEED, "--format", "csv", "-q"]
+        if command == "compare":  # (a pool of workers per scenario: two scenarios suffice)
+            common += ["--mitigation", "recheck"]
+        one = invoke([*common, "--out", tmp_path / f"{command}1"])
+        two = invoke([*common, "--workers", 2, "--out", tmp_path / f"{command}2"])
+        assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output)
+        a = read_table(tmp_path / f"{command}1.csv").drop(VOLATILE)
+        assert a.equals(read_table(tmp_path / f"{command}2.csv").drop(VOLATILE))
+        both = invoke([*common, "--workers", 2, "--scheduler", "tcp://127.0.0.1:9", "--out", tmp_path / "x"])
+        assert "--workers and --scheduler" in one_error_line(both)

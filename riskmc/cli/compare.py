@@ -33,6 +33,7 @@ from riskmc.cli.options import (
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_number, print_json, print_table, with_ci
+from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
 
 ScenarioOption = Annotated[
@@ -63,6 +64,8 @@ def compare(
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     threads: ThreadsOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     memory_budget: MemoryBudgetOption = None,
     as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
@@ -89,6 +92,7 @@ def compare(
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
+    executor = executor_for(workers, scheduler, 1)
     # every scenario's sample is kept until the pairs are estimated
     check_size(
         scenario_list[-1][1],
@@ -98,14 +102,28 @@ def compare(
         windows_total=n * len(scenario_list),
         option="--trials" if trials is not None else "trials",
         threads=n_threads,
+        processes=getattr(executor, "workers", 1),
         rows=len(scenario_list),
     )
     start = time.perf_counter()
     plan = estimators.resolve(scenario_list[0][1], s, estimator.value, defensive=defensive, threads=n_threads)
-    with trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
-        rows = cmp.compare(
-            cfg, names, trials=n, seed=s, plan=plan, threads=n_threads, progress=progress, built=scenario_list
-        )
+    from riskmc.execute import ExecutorError
+
+    try:
+        with executor, trial_progress(n * len(scenario_list), f"{cfg.name} compare") as progress:
+            rows = cmp.compare(
+                cfg,
+                names,
+                trials=n,
+                seed=s,
+                plan=plan,
+                threads=n_threads,
+                progress=progress,
+                built=scenario_list,
+                executor=executor,
+            )
+    except ExecutorError as e:
+        raise CliError(f"--scheduler {scheduler!r}: {e}") from None
     elapsed = time.perf_counter() - start
     from riskmc.provenance import provenance
 

@@ -38,6 +38,7 @@ from riskmc.cli.options import (
 )
 from riskmc.cli.progress import target_progress, trial_progress
 from riskmc.cli.summaries import format_estimate, format_number, impact_words, print_json, print_lines
+from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ def run(
     max_trials: MaxTrialsOption = None,
     min_hits: MinHitsOption = None,
     threads: ThreadsOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     memory_budget: MemoryBudgetOption = None,
     as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
@@ -154,6 +157,8 @@ def run(
     else:
         windows = estimators.DEFAULT_MAX_TRIALS if max_trials is None else max_trials
         option = "--max-trials"
+    executor = executor_for(workers, scheduler, 1)
+    local = getattr(executor, "workers", 1)
     check_size(
         cfg,
         s,
@@ -162,6 +167,7 @@ def run(
         windows_total=windows,
         option=option,
         threads=n_threads,
+        processes=local,
         time_bounded=target_rel_err is not None or max_seconds is not None,
         events=events_base is not None,
     )
@@ -174,13 +180,21 @@ def run(
         "max_trials": max_trials,
         "min_hits": estimators.DEFAULT_MIN_HITS if min_hits is None else min_hits,
         "threads": n_threads,
+        "executor": executor,
     }
-    if target_rel_err is None:
-        with trial_progress(cfg.trials if trials is None else trials, cfg.name) as bar:
-            result = estimators.run(cfg, plan, progress=(lambda k, _e: bar(k)) if bar else None, **kwargs)
-    else:
-        with target_progress(cfg.name, target_rel_err) as progress:
-            result = estimators.run(cfg, plan, progress=progress, **kwargs)
+    from riskmc.execute import ExecutorError
+
+    try:
+        with executor:
+            if target_rel_err is None:
+                with trial_progress(cfg.trials if trials is None else trials, cfg.name) as bar:
+                    tick = (lambda k, _e: bar(k)) if bar else None
+                    result = estimators.run(cfg, plan, progress=tick, **kwargs)
+            else:
+                with target_progress(cfg.name, target_rel_err) as progress:
+                    result = estimators.run(cfg, plan, progress=progress, **kwargs)
+    except ExecutorError as e:
+        raise CliError(f"--scheduler {scheduler!r}: {e}") from None
     meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
     written = save_table([result.row()], base, fmt.formats, metadata=meta)
     if events_base is not None:

@@ -23,8 +23,9 @@ WorkersOption = Annotated[
         min=1,
         max=MAX_WORKERS,
         metavar="N",
-        help="Local processes running points in parallel (results are identical). Not with --scheduler. "
-        "(default: all cores for sweep, 1 for sensitivity, whose model runs are already threaded)",
+        help="Local processes running the work in parallel: sweep points, sensitivity model runs, or the "
+        "blocks of run and compare (results identical). Not with --scheduler. (default: all cores for "
+        "sweep; 1 elsewhere, whose engine already uses every core's threads)",
         show_default=False,
     ),
 ]
@@ -33,7 +34,7 @@ SchedulerOption = Annotated[
     typer.Option(
         "--scheduler",
         metavar="ADDRESS",
-        help="Run the points on an existing dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (results are "
+        help="Run the work on an existing dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (results are "
         "identical; needs pip install 'riskmc\\[dask]' here and riskmc on the workers). Not with --workers.",
         show_default=False,
     ),

@@ -17,15 +17,17 @@ very estimate the rule accepted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from riskmc import __version__
-from riskmc.config import Config
+from riskmc.config import Config, parse_config
 from riskmc.estimates import Estimate
 from riskmc.estimators.cascade import WindowCascade, cascade_estimates
 from riskmc.estimators.cascade import window_cascade as cascade_of
@@ -34,6 +36,9 @@ from riskmc.estimators.quantities import CellStats, Estimates, estimate, p_cell_
 from riskmc.estimators.sample import WindowSample, simulate
 from riskmc.estimators.year import YEAR_RESAMPLES, estimation_reserve_s
 from riskmc.streams import BLOCK_TRIALS
+
+if TYPE_CHECKING:
+    from riskmc.execute import Executor
 
 __all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MAX_TRIALS", "DEFAULT_MIN_HITS", "Run", "run", "with_config"]
 
@@ -108,6 +113,54 @@ class Run:
         return row
 
 
+def _block(config: Config, seed: int, lo: int, limit: int, plan: Plan, threads: int) -> WindowSample:
+    """Block [lo, lo + BLOCK_TRIALS) of the trials, cut at ``limit``."""
+    return simulate(config, seed, range(lo, min(limit, lo + BLOCK_TRIALS)), plan, threads)
+
+
+@dataclass(frozen=True)
+class _BlockTask:
+    """One block for a worker process or a Dask worker: plain, picklable data."""
+
+    raw: dict[str, Any]
+    source: str
+    seed: int
+    lo: int
+    limit: int
+    plan: Plan
+
+
+def _simulate_task(task: _BlockTask) -> WindowSample:
+    """A block in a worker (top level, so that a spawned process can unpickle it); one thread
+    each: the workers are the parallelism."""
+    config = parse_config(task.raw, task.source)
+    return _block(config, task.seed, task.lo, task.limit, task.plan, 1)
+
+
+def _blocks_in_order(
+    executor: Executor, config: Config, seed: int, limit: int, plan: Plan
+) -> Generator[WindowSample, None, None]:
+    """Every block of [0, limit) computed on ``executor``, yielded in block order (those that
+    finish early wait): the stopping rule then sees exactly the sequence one process would,
+    so the stop point and every number are the same; closing the iterator cancels the rest."""
+    tasks = [
+        _BlockTask(config.raw, config.source, seed, lo, limit, plan) for lo in range(0, limit, BLOCK_TRIALS)
+    ]
+    done: dict[int, WindowSample] = {}
+    following = 0
+    results = executor.map(_simulate_task, tasks)
+    try:
+        for i, sample in results:
+            done[i] = sample
+            while following in done:
+                yield done.pop(following)
+                following += 1
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+
 def with_config(result: Run, config: Config) -> Run:
     """``result`` as the run of ``config``, a scenario with the same events (it differs only
     in mitigations of the cascade): the same sample and estimates, the cascade recomputed."""
@@ -142,13 +195,18 @@ def run(
     threads: int = 1,
     progress: Callable[[int, float], None] | None = None,
     n_resamples: int = YEAR_RESAMPLES,
+    executor: Executor | None = None,
 ) -> Run:
     """Simulate and estimate one scenario under ``plan``.
 
     Without a target: ``trials`` windows (default the config's), ``max_seconds`` if given
     stopping earlier.  With ``target_rel_err``: blocks until the rule holds, or
     ``max_trials`` (default :data:`DEFAULT_MAX_TRIALS`) or ``max_seconds`` (default
-    :data:`DEFAULT_MAX_SECONDS`).  ``progress(windows_added, rel_err)`` after every block."""
+    :data:`DEFAULT_MAX_SECONDS`).  ``progress(windows_added, rel_err)`` after every block.
+
+    With an ``executor`` of more than one worker (:mod:`riskmc.execute`: local processes or
+    a Dask cluster) the blocks run there, one thread each, and are taken in block order: the
+    numbers, and the stop point of a target, are those of one process."""
     seed = config.seed if seed is None else seed
     start = time.perf_counter()
     if target_rel_err is not None and not target_rel_err > 0:
@@ -167,30 +225,36 @@ def run(
     reserve = estimation_reserve_s(n_resamples) if max_seconds is not None else 0.0
     stopped_by = ""
     rel_err = math.inf
-    while not stopped_by:
-        if n >= limit:
-            stopped_by = "max-trials" if target_rel_err is not None else "trials"
-            break
-        if (
-            max_seconds is not None
-            and n > 0
-            and time.perf_counter() - start + slowest + reserve > max_seconds
-        ):
-            stopped_by = "max-seconds"
-            break
-        t0 = time.perf_counter()
-        block = simulate(config, seed, range(n, min(limit, n + BLOCK_TRIALS)), plan, threads)
-        slowest = max(slowest, time.perf_counter() - t0)
-        parts.append(block)
-        stats = stats.merge(CellStats.of(block))
-        n += block.n
-        if target_rel_err is not None:
-            p, _, _ = p_cell_window(stats, plan)
-            rel_err = p.rel_err
-            if rel_err <= target_rel_err and stats.y.effective_hits >= min_hits:
-                stopped_by = "target"
-        if progress is not None:
-            progress(block.n, rel_err)
+    blocks: Generator[WindowSample, None, None]
+    if executor is not None and getattr(executor, "workers", 2) > 1:
+        blocks = _blocks_in_order(executor, config, seed, limit, plan)
+    else:
+        blocks = (_block(config, seed, lo, limit, plan, threads) for lo in range(0, limit, BLOCK_TRIALS))
+    with contextlib.closing(blocks):  # closed at the stop: blocks still running are cancelled
+        while not stopped_by:
+            if n >= limit:
+                stopped_by = "max-trials" if target_rel_err is not None else "trials"
+                break
+            if (
+                max_seconds is not None
+                and n > 0
+                and time.perf_counter() - start + slowest + reserve > max_seconds
+            ):
+                stopped_by = "max-seconds"
+                break
+            t0 = time.perf_counter()
+            block = next(blocks)
+            slowest = max(slowest, time.perf_counter() - t0)
+            parts.append(block)
+            stats = stats.merge(CellStats.of(block))
+            n += block.n
+            if target_rel_err is not None:
+                p, _, _ = p_cell_window(stats, plan)
+                rel_err = p.rel_err
+                if rel_err <= target_rel_err and stats.y.effective_hits >= min_hits:
+                    stopped_by = "target"
+            if progress is not None:
+                progress(block.n, rel_err)
     sample = WindowSample.concat(parts)
     window_cascade = cascade_of(config, seed, sample)
     estimates = estimate(
