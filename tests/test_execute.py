@@ -230,15 +230,27 @@ def test_an_estimate_s_blocks_on_two_local_workers_are_the_same_numbers() -> Non
     assert alone.stopped_by == "target" and alone.trials < 30_000  # the target stopped it early
 
 
-def test_cli_run_and_compare_on_workers(config_file: Path, tmp_path: Path) -> None:
+def test_cli_compare_on_workers(config_file: Path, tmp_path: Path) -> None:
+    """``compare --workers 2`` (each scenario's blocks on the pool; ``run`` takes the same path,
+    tested in the library above): the same table."""
+    # (a pool of workers per scenario: two scenarios of two blocks suffice)
+    common = ["compare", config_file, "--mitigation", "recheck", "--trials", 2000, "--seed", SEED]
+    common += ["--format", "csv", "-q"]
+    one = invoke([*common, "--out", tmp_path / "c1"])
+    two = invoke([*common, "--workers", 2, "--out", tmp_path / "c2"])
+    assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output)
+    assert (
+        read_table(tmp_path / "c1.csv").drop(VOLATILE).equals(read_table(tmp_path / "c2.csv").drop(VOLATILE))
+    )
     for command in ("run", "compare"):
-        common = [command, config_file, "--trials", 2000, "--seed", SEED, "--format", "csv", "-q"]
-        if command == "compare":  # (a pool of workers per scenario: two scenarios suffice)
-            common += ["--mitigation", "recheck"]
-        one = invoke([*common, "--out", tmp_path / f"{command}1"])
-        two = invoke([*common, "--workers", 2, "--out", tmp_path / f"{command}2"])
-        assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output)
-        a = read_table(tmp_path / f"{command}1.csv").drop(VOLATILE)
-        assert a.equals(read_table(tmp_path / f"{command}2.csv").drop(VOLATILE))
-        both = invoke([*common, "--workers", 2, "--scheduler", "tcp://127.0.0.1:9", "--out", tmp_path / "x"])
-        assert "--workers and --scheduler" in one_error_line(both)
+        both = [
+            command,
+            config_file,
+            "--workers",
+            2,
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+            "--out",
+            tmp_path / "x",
+        ]
+        assert "--workers and --scheduler" in one_error_line(invoke(both))
