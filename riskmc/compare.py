@@ -479,51 +479,52 @@ def _risk_ratio(base: Run, other: Run) -> Estimate:
     )
 
 
-def _impact_reduction(base: Run, other: Run) -> Estimate:
-    """Expected annual impact saved (baseline - other), region-traffic-minutes per
-    region-year: the paired mean difference of w x impact per window, x n_w; widened by the
-    impact bounds of the scenarios' unobserved strata, or of a scenario without any event
-    (its impact is then known only to be at most its bound, which a paired difference of
-    zeros cannot show)."""
+def _saved_per_year(
+    base: Run,
+    other: Run,
+    values: tuple[np.ndarray, np.ndarray],
+    bounds: tuple[Estimate, Estimate],
+    note: str,
+    widen_low: bool = True,
+) -> Estimate:
+    """A quantity per region-year saved (baseline - other): the paired mean difference of
+    w x value per window, x n_w; widened by the two runs' own bounds (``bounds``: their
+    per-year estimates) where a sample has an unobserved stratum or a scenario no event (its
+    value is then known only to be at most its bound, which a paired difference of zeros
+    cannot show).  ``widen_low`` False: the other scenario cannot cost more on any event."""
     from riskmc.estimators import windows_per_year
 
     sb, so = base.sample, other.sample
-    diff = mean_difference(so.weight * so.impact_min, sb.weight * sb.impact_min)
-    n_w = windows_per_year(sb)
-    ci = diff.confidence_interval
-    lo, hi = ci.low * n_w, ci.high * n_w
-    ib = base.estimates.values["impact_per_year_min"]
-    io = other.estimates.values["impact_per_year_min"]
-    method = f"{diff.method} x windows per region-year"
-    bounded_only = (
-        other.estimates.unseen or base.estimates.unseen or not (sb.events.any() and so.events.any())
-    )
-    if bounded_only:  # what the samples cannot see, from their own bounds
-        lo -= max(0.0, io.confidence_interval.high - io.estimate)
-        hi += max(0.0, ib.confidence_interval.high - ib.estimate)
-        method += "; widened by the impact bounds of unobserved strata or of a scenario without events"
-    return Estimate(diff.estimate * n_w, ConfidenceInterval(lo, hi), method, diff.standard_error * n_w)
-
-
-def _cascade_saved(base: Run, other: Run, name: str, values: str) -> Estimate:
-    """A cascade quantity per region-year saved (baseline - other), paired window by window
-    as the impact is, widened by the two runs' bounds of what their samples cannot see."""
-    from riskmc.estimators import windows_per_year
-
-    sb, so = base.sample, other.sample
-    vb, vo = getattr(base.cascade, values), getattr(other.cascade, values)
+    vb, vo = values
     diff = mean_difference(so.weight * vo, sb.weight * vb)
     n_w = windows_per_year(sb)
     ci = diff.confidence_interval
     lo, hi = ci.low * n_w, ci.high * n_w
-    eb, eo = base.cascade_estimates[name], other.cascade_estimates[name]
+    eb, eo = bounds
     method = f"{diff.method} x windows per region-year"
     if other.estimates.unseen or base.estimates.unseen or not (sb.events.any() and so.events.any()):
-        if not _never_costs_more(base.config, other.config):
+        if widen_low:
             lo -= max(0.0, eo.confidence_interval.high - eo.estimate)
         hi += max(0.0, eb.confidence_interval.high - eb.estimate)
-        method += "; widened by the bounds of unobserved strata or of a scenario without events"
+        method += f"; widened by the {note} of unobserved strata or of a scenario without events"
     return Estimate(diff.estimate * n_w, ConfidenceInterval(lo, hi), method, diff.standard_error * n_w)
+
+
+def _impact_reduction(base: Run, other: Run) -> Estimate:
+    """Expected annual impact saved (baseline - other), region-traffic-minutes per region-year."""
+    name = "impact_per_year_min"
+    bounds = (base.estimates.values[name], other.estimates.values[name])
+    return _saved_per_year(
+        base, other, (base.sample.impact_min, other.sample.impact_min), bounds, "impact bounds"
+    )
+
+
+def _cascade_saved(base: Run, other: Run, name: str, values: str) -> Estimate:
+    """A cascade quantity per region-year saved, paired as the impact is."""
+    pair = (getattr(base.cascade, values), getattr(other.cascade, values))
+    bounds = (base.cascade_estimates[name], other.cascade_estimates[name])
+    widen_low = not _never_costs_more(base.config, other.config)
+    return _saved_per_year(base, other, pair, bounds, "bounds", widen_low)
 
 
 def comparison_columns(base: Run, other: Run, reference: bool) -> dict[str, object]:

@@ -30,19 +30,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
 from riskmc import estimates as est
 from riskmc.cascade import CascadeOutcome, cascade
 from riskmc.config import Config
 from riskmc.engine import repair_durations
-from riskmc.estimates import ConfidenceInterval, Estimate, WeightedMoments
+from riskmc.estimates import ConfidenceInterval, Estimate
 from riskmc.estimators.plan import Plan
 from riskmc.estimators.quantities import (
     Estimates,
-    _clip0,
     _mix_unseen,
     _ratio_bca,
+    per_year_mean,
     windows_per_year,
     with_unseen_tail,
 )
@@ -122,33 +121,6 @@ def window_cascade(config: Config, seed: int, sample: WindowSample) -> WindowCas
     return WindowCascade(rows, outage_min, outcome, collapse, ec2, nlb, ec2_bound, nlb_bound)
 
 
-def _per_year_mean(
-    values: np.ndarray,
-    w: np.ndarray,
-    n_w: float,
-    unseen_year: float,
-    upper_tail: float,
-    label: str,
-    what: str,
-) -> Estimate:
-    """n_w x the mean of w x over windows, t interval; + the unseen strata's bound."""
-    n = values.size
-    m = WeightedMoments.of(w * values)
-    se = m.standard_error * math.sqrt(n / (n - 1)) if n > 1 else math.inf
-    q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, max(n - 1, 1)))
-    q_hi = float(scipy.stats.t.isf(upper_tail, max(n - 1, 1)))
-    method = f"{label}: t on the mean {what} per region-window x n_w"
-    if unseen_year > 0:
-        method += "; + the unobserved stratum's bound"
-    e = Estimate(
-        m.mean * n_w,
-        ConfidenceInterval((m.mean - q * se) * n_w, (m.mean + q_hi * se) * n_w + unseen_year),
-        method,
-        se * n_w,
-    )
-    return _clip0(e)
-
-
 def cascade_estimates(
     wc: WindowCascade,
     seed: int,
@@ -195,8 +167,10 @@ def cascade_estimates(
     given = _ratio_bca(we * wc.nlb_lost[ev], we, seed, label)
     out["nlb_capacity_lost_given_event"] = _mix_unseen(given, seen_lo, bound, 0.0, wc.nlb_bound)
     unseen_ec2 = n_w * bound * wc.ec2_bound_min
-    out["ec2_impaired_per_year_min"] = _per_year_mean(
-        wc.ec2_min, w, n_w, unseen_ec2, upper_tail, label, "EC2 impairment"
+    bound_note = "; + the unobserved stratum's bound" if unseen_ec2 > 0 else ""
+    method = f"{label}: t on the mean EC2 impairment per region-window x n_w"
+    out["ec2_impaired_per_year_min"] = per_year_mean(
+        wc.ec2_min, w, n_w, unseen_ec2, upper_tail, method, bound_note
     )
     year = estimates.year
     if year is None or len(year.extra) < 2:
@@ -218,8 +192,10 @@ def cascade_estimates(
         nlb_p99, nlb_cvar = with_unseen_tail(nlb_p99, nlb_cvar, unseen_nlb)
     out["ec2_impaired_per_year_p99_min"] = ec2_p99
     out["ec2_impaired_per_year_cvar99_min"] = ec2_cvar
-    out["nlb_capacity_lost_per_year"] = _per_year_mean(
-        wc.nlb_lost, w, n_w, unseen_nlb, upper_tail, label, "NLB capacity lost"
+    method = f"{label}: t on the mean NLB capacity lost per region-window x n_w"
+    note = "; + the unobserved stratum's bound" if unseen_nlb > 0 else ""
+    out["nlb_capacity_lost_per_year"] = per_year_mean(
+        wc.nlb_lost, w, n_w, unseen_nlb, upper_tail, method, note
     )
     out["nlb_capacity_lost_per_year_p99"] = nlb_p99
     out["nlb_capacity_lost_per_year_cvar99"] = nlb_cvar

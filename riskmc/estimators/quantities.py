@@ -353,6 +353,27 @@ def _ratio_bca(num: np.ndarray, den: np.ndarray, seed: int, label: str) -> Estim
     )
 
 
+def per_year_mean(
+    values: np.ndarray,
+    w: np.ndarray,
+    n_w: float,
+    unseen_year: float,
+    upper_tail: float,
+    method: str,
+    note: str,
+) -> Estimate:
+    """n_w x the mean of w x over the windows, Student t (its upper end at ``upper_tail``, the
+    Bonferroni share when unseen strata add ``unseen_year`` to it), clipped at 0; ``note``
+    ends the method when something unseen was added."""
+    n = values.size
+    m = WeightedMoments.of(w * values)
+    se = m.standard_error * math.sqrt(n / (n - 1)) if n > 1 else math.inf
+    q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, max(n - 1, 1)))
+    q_hi = float(scipy.stats.t.isf(upper_tail, max(n - 1, 1)))
+    ci = ConfidenceInterval((m.mean - q * se) * n_w, (m.mean + q_hi * se) * n_w + unseen_year)
+    return _clip0(Estimate(m.mean * n_w, ci, method + note, se * n_w))
+
+
 def with_unseen_tail(p99: Estimate, cvar: Estimate, unseen_mean: float) -> tuple[Estimate, Estimate]:
     """The annual tail's upper ends with an unseen part of mean at most ``unseen_mean``: CVaR
     is subadditive and VaR <= CVaR, and the unseen part's CVaR(99%) <= its mean / 0.01."""
@@ -487,22 +508,15 @@ def estimate(
         p99, cvar = _capped(p99, MINUTES_PER_YEAR), _capped(cvar, MINUTES_PER_YEAR)
         year = None
     else:
-        impact_w = WeightedMoments.of(w * sample.impact_min)
-        se = impact_w.standard_error * math.sqrt(n / (n - 1)) if n > 1 else math.inf
-        q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, max(n - 1, 1)))
-        q_hi = float(scipy.stats.t.isf(upper_tail, max(n - 1, 1)))
-        mean_imp = impact_w.mean
         impact_year = _capped(
-            _clip0(
-                Estimate(
-                    mean_imp * n_w,
-                    ConfidenceInterval(
-                        (mean_imp - q * se) * n_w, (mean_imp + q_hi * se) * n_w + unseen_impact_year
-                    ),
-                    f"{label}: t on the mean impact per region-window x n_w"
-                    + ("; + the unobserved stratum's bound x E[R] / 60" if unseen else ""),
-                    se * n_w,
-                )
+            per_year_mean(
+                sample.impact_min,
+                w,
+                n_w,
+                unseen_impact_year,
+                upper_tail,
+                f"{label}: t on the mean impact per region-window x n_w",
+                "; + the unobserved stratum's bound x E[R] / 60" if unseen else "",
             ),
             MINUTES_PER_YEAR,
         )
