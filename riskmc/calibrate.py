@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.stats
@@ -46,7 +47,12 @@ from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
 from riskmc.estimators import Plan
+from riskmc.estimators.blocks import samples_in_order
 from riskmc.estimators.quantities import CellStats, p_cell_window
+from riskmc.estimators.sample import WindowSample
+
+if TYPE_CHECKING:
+    from riskmc.execute import Executor
 
 __all__ = ["DEFAULT_POINTS", "Calibration", "CalibrationError", "calibrate", "poisson_mean_interval"]
 
@@ -163,9 +169,12 @@ def calibrate(
     plan: Plan | None = None,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> Calibration:
     """Calibrate ``key`` (module docstring).  The grid defaults to [v / 1000, v * 1000]
-    around the configuration's value v (capped at 0.5 for probabilities)."""
+    around the configuration's value v (capped at 0.5 for probabilities).  With an
+    ``executor`` of more than one worker the blocks of every grid point run there, one
+    thread each (:mod:`riskmc.estimators.blocks`): the curve is the same to the bit."""
     start = time.perf_counter()
     if observed_events < 1:
         raise CalibrationError("--observed-events must be >= 1 (no event gives only an upper bound)")
@@ -181,8 +190,12 @@ def calibrate(
     if plan is None:
         plan = estimators.resolve(config, seed, estimator, threads=threads)
     curve: list[dict[str, float | str]] = []
-    for t, cfg in zip(thetas, configs, strict=True):
-        sample = estimators.simulate(cfg, seed, range(trials), plan, threads)
+    samples: Iterator[WindowSample]
+    if executor is not None and getattr(executor, "workers", 2) > 1:
+        samples = samples_in_order(executor, configs, seed, trials, plan)
+    else:
+        samples = (estimators.simulate(cfg, seed, range(trials), plan, threads) for cfg in configs)
+    for t, sample in zip(thetas, samples, strict=True):
         stats = CellStats.of(sample)
         p, unseen, _ = p_cell_window(stats, plan)
         hours = float(np.sum(sample.weight * sample.window_h) / np.sum(sample.weight))

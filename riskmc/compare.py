@@ -25,6 +25,7 @@ index: the arrays passed to the estimators must hold the same trials of the same
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import math
@@ -616,19 +617,30 @@ def compare(
     if plan is None:
         plan = estimators.resolve(scenario_list[0][1], seed, estimator, threads=threads)
     tick = None if progress is None else (lambda k, _e: progress(k))
+    first = scenario_list[0][1]
+    # A fix downstream only has the baseline's events: its sample, with a cascade of its own.
+    simulated = [i for i, (_, cfg) in enumerate(scenario_list) if i == 0 or not _same_events(first, cfg)]
+    runs = estimators.run_each(
+        [scenario_list[i][1] for i in simulated],
+        plan,
+        seed=seed,
+        trials=first.trials if trials is None else trials,
+        threads=threads,
+        progress=tick,
+        executor=executor,
+    )
     rows: list[dict[str, object]] = []
     base: Run | None = None
-    for label, cfg in scenario_list:
-        if base is not None and _same_events(base.config, cfg):
-            # a fix downstream only: the same events, so the baseline's sample, a new cascade
-            result = estimators.with_config(base, cfg)
-            if progress is not None:
-                progress(base.sample.n)
-        else:
-            result = estimators.run(
-                cfg, plan, seed=seed, trials=trials, threads=threads, progress=tick, executor=executor
-            )
-        if base is None:
-            base = result
-        rows.append(_row(label, result, comparison_columns(base, result, reference=result is base)))
+    with contextlib.closing(runs):
+        for i, (label, cfg) in enumerate(scenario_list):
+            if i in simulated:
+                result = next(runs)
+            else:
+                assert base is not None  # (the baseline is simulated)
+                result = estimators.with_config(base, cfg)
+                if progress is not None:
+                    progress(base.sample.n)
+            if base is None:
+                base = result
+            rows.append(_row(label, result, comparison_columns(base, result, reference=result is base)))
     return rows

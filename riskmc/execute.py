@@ -21,6 +21,7 @@ random stream depends only on the seed and the trial, see :mod:`riskmc.streams`)
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import re
@@ -52,6 +53,8 @@ DASK_INSTALL_HINT = "pip install 'riskmc[dask]'"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Extra seconds after which a connection still not made is abandoned (see DaskExecutor).
 CONNECT_GRACE_S = 5.0
+#: Seconds between two readings of a Dask cluster's size (the tasks kept in flight follow it).
+WINDOW_RESIZE_S = 5.0
 #: A scheduler address: protocol://host:port (host names, IPv4, or [IPv6]).
 _ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
 
@@ -111,19 +114,25 @@ def _watch_parent(parent: int) -> None:
 class LocalExecutor:
     """``workers`` 1: in this process, in order; more: a pool of spawned processes.
 
-    The pool is created per :meth:`map` call with ``min(workers, len(items))`` processes
-    (no process is started for zero or one item).
+    Inside ``with`` the pool is started at the first :meth:`map` of more than one item and
+    kept for the following ones (a comparison of eight scenarios pays the processes' start
+    and the kernels' load once, not eight times), and ended at the ``with``'s exit.  Outside
+    ``with`` each :meth:`map` has a pool of its own of ``min(workers, len(items))`` processes.
+    No process is started for zero or one item.
     """
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
+        self._depth = 0
+        self._pool: ProcessPoolExecutor | None = None
 
     def describe(self) -> str:
         return "this process" if self.workers == 1 else f"{self.workers} local processes"
 
     def __enter__(self) -> LocalExecutor:
+        self._depth += 1
         return self
 
     def __exit__(
@@ -132,7 +141,20 @@ class LocalExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self._depth = max(0, self._depth - 1)
+        if self._depth == 0 and self._pool is not None:
+            pool, self._pool = self._pool, None
+            if exc_type is not None:
+                _terminate_workers(pool)  # an error or an interruption: nothing left to wait for
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self, processes: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
         """At most two items a worker in flight, submitted as earlier ones finish.  Closing
@@ -143,13 +165,13 @@ class LocalExecutor:
             for i, item in enumerate(items):
                 yield i, fn(item)
             return
-        context = multiprocessing.get_context("spawn")
-        executor = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(items)),
-            mp_context=context,
-            initializer=_watch_parent,
-            initargs=(os.getpid(),),
-        )
+        kept = self._depth > 0
+        if kept:
+            if self._pool is None:
+                self._pool = self._start(self.workers)
+            executor = self._pool
+        else:
+            executor = self._start(min(self.workers, len(items)))
         # A bounded window, not every item at once: a stop leaves little to cancel, and no
         # feeder thread blocked on a long queue of pickled items when processes are ended.
         window = 2 * self.workers
@@ -177,11 +199,16 @@ class LocalExecutor:
             ended = True  # closed by the caller: the few items running finish, none is started
             raise
         finally:
+            for future in pending:
+                future.cancel()  # those not started; a kept pool runs the next map's items next
             if not ended:
                 # An error or an interruption: the items still running are abandoned, so end
-                # their processes now rather than wait for them.
+                # their processes now rather than wait for them (a kept pool is replaced).
                 _terminate_workers(executor)
-            executor.shutdown(wait=True, cancel_futures=True)
+                if kept:
+                    self._pool = None
+            if not ended or not kept:
+                executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _terminate_workers(executor: ProcessPoolExecutor) -> None:
@@ -214,6 +241,29 @@ def _import_distributed() -> Any:
     return distributed
 
 
+#: Loggers of Dask's client side, whose messages about a lost connection would repeat (in
+#: several lines, some with tracebacks) what the ExecutorError says in one.
+_CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm", "distributed.batched")
+
+
+def _quiet_client_logs() -> list[tuple[logging.Logger, int]]:
+    """Raise the client-side Dask loggers to CRITICAL; their former levels, to restore."""
+    saved = []
+    for name in _CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.setLevel(logging.CRITICAL)
+    return saved
+
+
+def _failure_text(error: BaseException) -> str:
+    """A cluster failure in a few words (Dask's own messages name a task key and a remedy)."""
+    text = " ".join(str(error).split())
+    if "scheduler-connection-lost" in text or "lost the connection to the scheduler" in text:
+        return "the connection to the scheduler was lost"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def _is_cluster_failure(error: BaseException) -> bool:
     """Whether ``error`` is Dask's (a worker died, the task or connection was lost), not the
     task's own exception (which Dask re-raises with its original type)."""
@@ -238,12 +288,15 @@ class DaskExecutor:
         self.address = address.strip()
         self.connect_timeout_s = connect_timeout_s
         self._client: Any = None
+        self._quiet: list[tuple[logging.Logger, int]] = []
 
     def describe(self) -> str:
         return f"the dask cluster at {self.address}"
 
     def __enter__(self) -> DaskExecutor:
         if self._client is None:
+            _import_distributed()  # (its import configures its loggers: quiet them after it)
+            self._quiet = _quiet_client_logs()
             self._client = self._connect()
         return self
 
@@ -254,8 +307,16 @@ class DaskExecutor:
         tb: TracebackType | None,
     ) -> None:
         client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            # After a failure Dask's client may still log its reconnection attempts from its
+            # own thread: its loggers then stay quiet for the rest of the process.
+            if exc_type is None:
+                for logger, level in self._quiet:
+                    logger.setLevel(level)
+            self._quiet = []
 
     def _connect(self) -> Any:
         if not _ADDRESS.fullmatch(self.address):
@@ -292,32 +353,63 @@ class DaskExecutor:
             raise ExecutorError(f"cannot connect to the dask scheduler at {self.address}: {text}") from None
         return box["client"]
 
+    def _window(self, client: Any) -> int:
+        """Tasks to keep in flight: two per worker thread of the cluster as it is now (at
+        least two), so that no thread waits for its next task and a stop, or a cluster
+        shared with others, has little queued."""
+        try:
+            threads = sum(client.nthreads().values())
+        except Exception:  # the scheduler is going away: the tasks in flight will say so
+            threads = 1
+        return max(2, 2 * int(threads))
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """Tasks submitted as earlier ones finish, two per worker thread in flight (the
+        cluster's size read again every few seconds: workers may join).  A worker lost
+        mid-task is Dask's to handle (the scheduler runs its tasks elsewhere, up to its
+        ``allowed-failures``); a cluster failure ends the map with an ExecutorError."""
         if not items:
             return
         own = self._client is None
         client = self._connect() if own else self._client
         distributed = _import_distributed()
-        futures: list[Any] = []
+        queue = iter(enumerate(items))
+        index: dict[Any, int] = {}
+        completed = distributed.as_completed([], loop=client.loop)
+        window, sized = self._window(client), time.monotonic()
+
+        def fill() -> None:
+            while len(index) < window:
+                nxt = next(queue, None)
+                if nxt is None:
+                    return
+                future = client.submit(fn, nxt[1], pure=False)
+                index[future] = nxt[0]
+                completed.add(future)
+
         try:
-            futures = [client.submit(fn, item, pure=False) for item in items]
-            index = {future.key: i for i, future in enumerate(futures)}
-            for future in distributed.as_completed(futures, loop=client.loop):
+            fill()
+            for future in completed:
+                i = index.pop(future)
                 try:
                     result = future.result()
                 except Exception as e:
                     if _is_cluster_failure(e):
-                        text = " ".join(str(e).split())
                         raise ExecutorError(
-                            f"the dask cluster at {self.address} failed: {type(e).__name__}"
-                            + (f": {text}" if text else "")
+                            f"the dask cluster at {self.address} failed: {_failure_text(e)}"
                         ) from e
                     raise  # the task's own exception, as raised in the worker
-                yield index[future.key], result
+                yield i, result
+                if time.monotonic() - sized > WINDOW_RESIZE_S:
+                    window, sized = self._window(client), time.monotonic()
+                fill()
         finally:
-            unfinished = [f for f in futures if not f.done()]
+            unfinished = [f for f in index if not f.done()]
             if unfinished:
-                client.cancel(unfinished)
+                try:
+                    client.cancel(unfinished)
+                except Exception:  # the scheduler is gone: nothing to cancel there
+                    pass
             if own:
                 client.close()
 

@@ -3,8 +3,14 @@ sweep, bit for bit; Dask is optional and its absence is one clear error."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -12,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from riskmc import estimators
+from riskmc.calibrate import calibrate
 from riskmc.cli import app
 from riskmc.config import Config, ConfigError, parse_config
 from riskmc.execute import (
@@ -214,6 +221,11 @@ def test_cli_without_dask_one_error_line(
     assert list(tmp_path.iterdir()) == []
 
 
+def process_id(_: object) -> int:
+    """The process a task ran in (top level: a spawned worker unpickles it by name)."""
+    return os.getpid()
+
+
 # -- one estimate's blocks on workers --------------------------------------------------------------
 
 
@@ -223,11 +235,21 @@ def test_an_estimate_s_blocks_on_two_local_workers_are_the_same_numbers() -> Non
     cfg = small()
     plan = estimators.resolve(cfg, SEED, "is")
     cases = ({"trials": 3500}, {"target_rel_err": 0.25, "max_trials": 30_000})
-    for kwargs in cases:
-        alone = estimators.run(cfg, plan, seed=SEED, **kwargs)  # type: ignore[arg-type]
-        spread = estimators.run(cfg, plan, seed=SEED, executor=LocalExecutor(2), **kwargs)  # type: ignore[arg-type]
-        assert comparable([spread.row()]) == comparable([alone.row()])
-    assert alone.stopped_by == "target" and alone.trials < 30_000  # the target stopped it early
+    with LocalExecutor(2) as ex:  # one pool for all: the one a stopped run leaves serves the next
+        for kwargs in cases:
+            alone = estimators.run(cfg, plan, seed=SEED, **kwargs)  # type: ignore[arg-type]
+            spread = estimators.run(cfg, plan, seed=SEED, executor=ex, **kwargs)  # type: ignore[arg-type]
+            assert comparable([spread.row()]) == comparable([alone.row()])
+        assert alone.stopped_by == "target" and alone.trials < 30_000  # the target stopped it early
+        # A calibration's grid points: every block of every point on the pool, the same curve.
+        args = (cfg, "degraded.prob", 3, 30.0)
+        kwargs = {"low": 1e-3, "high": 0.3, "points": 3, "trials": 2500, "seed": SEED, "plan": plan}
+        curve = calibrate(*args, executor=ex, **kwargs).curve  # type: ignore[arg-type]
+        assert curve == calibrate(*args, **kwargs).curve and len(curve) == 3  # type: ignore[arg-type]
+        pool = ex._pool  # started at the first map, kept for the following ones
+        assert pool is not None and os.getpid() not in {pid for _, pid in ex.map(process_id, [0, 1])}
+        assert ex._pool is pool
+    assert ex._pool is None  # ended with the with block
 
 
 def test_cli_compare_on_workers(config_file: Path, tmp_path: Path) -> None:
@@ -242,15 +264,124 @@ def test_cli_compare_on_workers(config_file: Path, tmp_path: Path) -> None:
     assert (
         read_table(tmp_path / "c1.csv").drop(VOLATILE).equals(read_table(tmp_path / "c2.csv").drop(VOLATILE))
     )
-    for command in ("run", "compare"):
-        both = [
-            command,
-            config_file,
-            "--workers",
-            2,
-            "--scheduler",
-            "tcp://127.0.0.1:9",
-            "--out",
-            tmp_path / "x",
-        ]
-        assert "--workers and --scheduler" in one_error_line(invoke(both))
+    calibration = ["--param", "degraded.prob", "--observed-events", 1, "--exposure-cell-hours", 10]
+    for command, extra in (("run", []), ("compare", []), ("calibrate", calibration)):
+        both = [command, config_file, *extra, "--workers", 2, "--scheduler", "tcp://127.0.0.1:9"]
+        assert "--workers and --scheduler" in one_error_line(invoke([*both, "--out", tmp_path / "x"]))
+
+
+# -- faults on a cluster ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dask_processes(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A scheduler and two single-thread workers (each under a nanny, which restarts a worker
+    that dies), as separate processes, the way a cluster runs: its address and the
+    scheduler's process.  Every process is ended at the exit."""
+    pytest.importorskip("distributed")
+    file = tmp_path / "scheduler.json"
+    logs = (tmp_path / "dask.log").open("wb")
+    common = {"stdout": logs, "stderr": subprocess.STDOUT, "start_new_session": True}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen(
+        [*dask, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
+        **common,
+    )  # type: ignore[call-overload]
+    processes = [scheduler]
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        processes.append(
+            subprocess.Popen(  # type: ignore[call-overload]
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                ],
+                **common,
+            )
+        )
+        distributed = pytest.importorskip("distributed")
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, scheduler
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        logs.close()
+
+
+#: Blocks of about 0.2 s: long enough to be in flight when a worker is killed.
+FAULT_CONFIG = ["window.hours=0.5"]
+
+
+def test_a_lost_worker_s_blocks_are_recomputed_and_the_numbers_unchanged(tmp_path: Path) -> None:
+    """A worker killed (SIGKILL) while the blocks of an estimate run: the scheduler runs its
+    tasks elsewhere, the nanny restarts it, and the row is the one of a single process."""
+    distributed = pytest.importorskip("distributed")
+    cfg = stress_config(FAULT_CONFIG)
+    plan = estimators.resolve(cfg, SEED, "is")
+    trials = 12_000
+    with dask_processes(tmp_path) as (address, _):
+        with distributed.Client(address) as client:
+            pids = client.run(os.getpid)
+        killed: list[int] = []
+
+        def kill_one(windows: int, _rel_err: float) -> None:
+            if not killed:  # one block in: the others are queued or running
+                victim = sorted(pids.values())[0]
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        with DaskExecutor(address) as ex:
+            spread = estimators.run(cfg, plan, seed=SEED, trials=trials, executor=ex, progress=kill_one)
+        with distributed.Client(address) as client:
+            after = set(client.run(os.getpid).values())
+    assert killed and killed[0] not in after and len(after) == 2  # really lost, and replaced
+    alone = estimators.run(cfg, plan, seed=SEED, trials=trials)
+    assert comparable([spread.row()]) == comparable([alone.row()])
+
+
+def test_a_scheduler_gone_ends_with_one_line_and_keeps_the_finished_points(tmp_path: Path) -> None:
+    """The scheduler killed (SIGKILL) during a sweep: riskmc ends with exit 2 and one line, no
+    process of its own left behind, the finished points written; --resume finishes the rest
+    here (and reuses those rows)."""
+    lines = ['name = "config"', "window = { hours = 0.5 }"]
+    lines += [f"{section} = {toml_value(table)}" for section, table in STRESS.items() if section != "window"]
+    config = tmp_path / "faults.toml"
+    config.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "sweep"
+    points = "--grid=degraded.prob=" + ",".join(f"{0.01 * (i + 1):g}" for i in range(6))
+    common = [config, points, "--trials", 6000, "--seed", SEED, "--format", "csv", "--out", out, "-q"]
+    with dask_processes(tmp_path) as (address, scheduler):
+        command = [sys.executable, "-m", "riskmc", "sweep", *map(str, common), "--scheduler", address]
+        sweep = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not (out.with_suffix(".csv")).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(scheduler.pid, signal.SIGKILL)  # (the scheduler alone: its session holds it)
+        _, stderr = sweep.communicate(timeout=120)
+    lines = [line for line in stderr.decode().splitlines() if line.strip()]
+    assert sweep.returncode == 2 and len(lines) == 1, stderr.decode()
+    assert "the connection to the scheduler was lost" in lines[0] and "--resume continues" in lines[0]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(sweep.pid, 0)  # nothing of riskmc's session is left
+    kept = read_table(out.with_suffix(".csv"))
+    assert 1 <= kept.height < 6
+    resumed = invoke(["sweep", *common, "--resume", "--workers", 1])
+    assert resumed.exit_code == 0, resumed.output
+    table = read_table(out.with_suffix(".csv"))
+    assert sorted(table["point"].to_list()) == list(range(6))
+    assert (
+        table.filter(table["point"].is_in(kept["point"].to_list())).drop(VOLATILE).equals(kept.drop(VOLATILE))
+    )

@@ -30,6 +30,7 @@ from riskmc.cli.options import (
 )
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_estimate, format_number, print_lines
+from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ def calibrate(
     estimator: EstimatorOption = Estimator.auto,
     defensive: DefensiveOption = DEFAULT_DEFENSIVE,
     threads: ThreadsOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: CalibrateOutOption = None,
     fmt: FormatOption = TableFormat.both,
     memory_budget: MemoryBudgetOption = None,
@@ -125,6 +128,7 @@ def calibrate(
     it, or its top below) is refused, with the floor or the top."""
     from riskmc import calibrate as cal
     from riskmc import estimators
+    from riskmc.execute import ExecutorError
 
     cfg = load_scenario(config, overrides or [])
     base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
@@ -136,6 +140,7 @@ def calibrate(
     n_threads = default_threads() if threads is None else threads
     s = cfg.seed if seed is None else seed
     t = cfg.trials if trials is None else trials
+    executor = executor_for(workers, scheduler, 1)
     check_size(
         cfg,
         s,
@@ -144,12 +149,13 @@ def calibrate(
         windows_total=t * points,
         option="--trials" if trials is not None else "trials",
         threads=n_threads,
+        processes=getattr(executor, "workers", 1),
         rows=points,
         points=_grid_ends(cal, cfg, param, low, high, points),
     )
     try:
         plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
-        with trial_progress(points, f"calibrate {param}", "points") as progress:
+        with executor, trial_progress(points, f"calibrate {param}", "points") as progress:
             result = cal.calibrate(
                 cfg,
                 param,
@@ -163,11 +169,14 @@ def calibrate(
                 plan=plan,
                 threads=n_threads,
                 progress=progress,
+                executor=executor,
             )
     except cal.CalibrationError as e:
         raise CliError(str(e)) from None
     except ConfigError as e:
         raise CliError(config_error_message(e)) from None
+    except ExecutorError as e:
+        raise CliError(f"--scheduler {scheduler!r}: {e}") from None
     from riskmc.provenance import provenance
 
     meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())

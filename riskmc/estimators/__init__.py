@@ -30,6 +30,7 @@ from riskmc.estimators.rule import (
     DEFAULT_MIN_HITS,
     Run,
     run,
+    run_each,
     with_config,
 )
 from riskmc.estimators.sample import WindowSample, simulate
@@ -54,6 +55,7 @@ __all__ = [
     "naive_plan",
     "resolve",
     "run",
+    "run_each",
     "run_pilot",
     "simulate",
     "windows_per_year",

@@ -20,27 +20,37 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 
 from riskmc import __version__
-from riskmc.config import Config, parse_config
+from riskmc.config import Config
 from riskmc.estimates import Estimate
+from riskmc.estimators.blocks import block as simulate_block
+from riskmc.estimators.blocks import blocks_in_order
 from riskmc.estimators.cascade import WindowCascade, cascade_estimates
 from riskmc.estimators.cascade import window_cascade as cascade_of
 from riskmc.estimators.plan import Plan
 from riskmc.estimators.quantities import CellStats, Estimates, estimate, p_cell_window, windows_per_year
-from riskmc.estimators.sample import WindowSample, simulate
+from riskmc.estimators.sample import WindowSample
 from riskmc.estimators.year import YEAR_RESAMPLES, estimation_reserve_s
 from riskmc.streams import BLOCK_TRIALS
 
 if TYPE_CHECKING:
     from riskmc.execute import Executor
 
-__all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MAX_TRIALS", "DEFAULT_MIN_HITS", "Run", "run", "with_config"]
+__all__ = [
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_MAX_TRIALS",
+    "DEFAULT_MIN_HITS",
+    "Run",
+    "run",
+    "run_each",
+    "with_config",
+]
 
 DEFAULT_MIN_HITS = 10
 DEFAULT_MAX_SECONDS = 600.0
@@ -113,54 +123,6 @@ class Run:
         return row
 
 
-def _block(config: Config, seed: int, lo: int, limit: int, plan: Plan, threads: int) -> WindowSample:
-    """Block [lo, lo + BLOCK_TRIALS) of the trials, cut at ``limit``."""
-    return simulate(config, seed, range(lo, min(limit, lo + BLOCK_TRIALS)), plan, threads)
-
-
-@dataclass(frozen=True)
-class _BlockTask:
-    """One block for a worker process or a Dask worker: plain, picklable data."""
-
-    raw: dict[str, Any]
-    source: str
-    seed: int
-    lo: int
-    limit: int
-    plan: Plan
-
-
-def _simulate_task(task: _BlockTask) -> WindowSample:
-    """A block in a worker (top level, so that a spawned process can unpickle it); one thread
-    each: the workers are the parallelism."""
-    config = parse_config(task.raw, task.source)
-    return _block(config, task.seed, task.lo, task.limit, task.plan, 1)
-
-
-def _blocks_in_order(
-    executor: Executor, config: Config, seed: int, limit: int, plan: Plan
-) -> Generator[WindowSample, None, None]:
-    """Every block of [0, limit) computed on ``executor``, yielded in block order (those that
-    finish early wait): the stopping rule then sees exactly the sequence one process would,
-    so the stop point and every number are the same; closing the iterator cancels the rest."""
-    tasks = [
-        _BlockTask(config.raw, config.source, seed, lo, limit, plan) for lo in range(0, limit, BLOCK_TRIALS)
-    ]
-    done: dict[int, WindowSample] = {}
-    following = 0
-    results = executor.map(_simulate_task, tasks)
-    try:
-        for i, sample in results:
-            done[i] = sample
-            while following in done:
-                yield done.pop(following)
-                following += 1
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-
-
 def with_config(result: Run, config: Config) -> Run:
     """``result`` as the run of ``config``, a scenario with the same events (it differs only
     in mitigations of the cascade): the same sample and estimates, the cascade recomputed."""
@@ -226,10 +188,12 @@ def run(
     stopped_by = ""
     rel_err = math.inf
     blocks: Generator[WindowSample, None, None]
-    if executor is not None and getattr(executor, "workers", 2) > 1:
-        blocks = _blocks_in_order(executor, config, seed, limit, plan)
+    if _spreads(executor):
+        blocks = (block for _, block in blocks_in_order(executor, [config], seed, limit, plan))
     else:
-        blocks = (_block(config, seed, lo, limit, plan, threads) for lo in range(0, limit, BLOCK_TRIALS))
+        blocks = (
+            simulate_block(config, seed, lo, limit, plan, threads) for lo in range(0, limit, BLOCK_TRIALS)
+        )
     with contextlib.closing(blocks):  # closed at the stop: blocks still running are cancelled
         while not stopped_by:
             if n >= limit:
@@ -255,6 +219,29 @@ def run(
                     stopped_by = "target"
             if progress is not None:
                 progress(block.n, rel_err)
+    return _estimated(
+        config, plan, seed, parts, stats, stopped_by, target_rel_err, min_hits, n_resamples, start
+    )
+
+
+def _spreads(executor: Executor | None) -> TypeGuard[Executor]:
+    """Whether blocks go to ``executor`` (more than one local worker, or a cluster)."""
+    return executor is not None and getattr(executor, "workers", 2) > 1
+
+
+def _estimated(
+    config: Config,
+    plan: Plan,
+    seed: int,
+    parts: list[WindowSample],
+    stats: CellStats,
+    stopped_by: str,
+    target_rel_err: float | None,
+    min_hits: int,
+    n_resamples: int,
+    start: float,
+) -> Run:
+    """The run of the blocks ``parts`` (``stats`` merged from them in block order)."""
     sample = WindowSample.concat(parts)
     window_cascade = cascade_of(config, seed, sample)
     estimates = estimate(
@@ -278,4 +265,61 @@ def run(
         elapsed_s=time.perf_counter() - start,
         cascade=window_cascade,
         cascade_estimates=cascade_values,
+    )
+
+
+def run_each(
+    configs: Sequence[Config],
+    plan: Plan,
+    *,
+    seed: int,
+    trials: int,
+    threads: int = 1,
+    progress: Callable[[int, float], None] | None = None,
+    n_resamples: int = YEAR_RESAMPLES,
+    executor: Executor | None = None,
+) -> Generator[Run, None, None]:
+    """The run of every configuration on trials [0, trials) (no target), one after the other:
+    each the very :func:`run` of it.  On an ``executor`` of more than one worker the blocks
+    of all of them are in flight together, so the workers simulate the next configurations
+    while this process estimates a finished one."""
+    if not _spreads(executor):
+        for config in configs:
+            yield run(
+                config,
+                plan,
+                seed=seed,
+                trials=trials,
+                threads=threads,
+                progress=progress,
+                n_resamples=n_resamples,
+            )
+        return
+    if not 1 <= trials <= 2**32:
+        raise ValueError("the trials must be in [1, 2^32] (the engine's address layout)")
+    parts: list[WindowSample] = []
+    stats = CellStats()
+    current, start = 0, time.perf_counter()
+    with contextlib.closing(blocks_in_order(executor, configs, seed, trials, plan)) as blocks:
+        for i, block in blocks:
+            if i != current:
+                yield _estimated(
+                    configs[current],
+                    plan,
+                    seed,
+                    parts,
+                    stats,
+                    "trials",
+                    None,
+                    DEFAULT_MIN_HITS,
+                    n_resamples,
+                    start,
+                )
+                parts, stats, current, start = [], CellStats(), i, time.perf_counter()
+            parts.append(block)
+            stats = stats.merge(CellStats.of(block))
+            if progress is not None:
+                progress(block.n, math.inf)
+    yield _estimated(
+        configs[current], plan, seed, parts, stats, "trials", None, DEFAULT_MIN_HITS, n_resamples, start
     )
