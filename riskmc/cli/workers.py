@@ -24,8 +24,8 @@ WorkersOption = Annotated[
         max=MAX_WORKERS,
         metavar="N",
         help="Local processes running the work in parallel: sweep points, sensitivity model runs, or the "
-        "blocks of run and compare (results identical). Not with --scheduler. (default: all cores for "
-        "sweep; 1 elsewhere, whose engine already uses every core's threads)",
+        "blocks of run, compare and calibrate (results identical). Not with --scheduler. (default: all "
+        "cores for sweep; 1 elsewhere, whose engine already uses every core's threads)",
         show_default=False,
     ),
 ]
