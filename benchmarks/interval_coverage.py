@@ -11,6 +11,8 @@ measured coverage).  Cases:
   endpoints, write.fail_prob 0.01; p_cell_window ~ 0.019), importance sampling;
 * ``no-degraded``: most events need none (a heavy latency tail; p ~ 1.2e-3) while degraded
   runs are rare, so importance sampling tilts them (issue 11's confident wrong answer);
+* ``cascade``: the downstream cascade's estimates on the ``degraded`` case's events (each
+  run sees about 18 event windows);
 * ``region``: a 3-cell region whose shock (5% of windows) hits several cells at once, with
   events of both strata, importance sampling: p_region_window and cells_per_event_window
   (issue 11 measured 63% and 0%).
@@ -50,6 +52,17 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
             "cleanup.keep_generations=12",
         ],
         ("p_cell_window", "p_cell_window_no_degraded", "p_cell_window_degraded"),
+    ),
+    # The downstream cascade's intervals (docs/model.md section 5b) on the degraded case's
+    # events: about 18 event windows a run, the calibrated cascade defaults.
+    "cascade": (
+        ["degraded.prob=3e-4", *RETRIES],
+        (
+            "p_collapse_given_event",
+            "ec2_impaired_given_event_min",
+            "nlb_capacity_lost_given_event",
+            "ec2_impaired_per_year_min",
+        ),
     ),
     "region": (
         [
