@@ -1,24 +1,43 @@
-"""Numbers and durations as people read them: the terminal's summaries and the reports
-share these (``riskmc.cli.summaries``, ``riskmc.report``)."""
+"""Numbers and durations as people read them: the terminal's summaries, the reports and the
+figures' labels share these (``riskmc.cli.summaries``, ``riskmc.report``, ``riskmc.plot``)."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["duration_words", "format_number"]
+__all__ = ["duration_words", "format_number", "label_number"]
 
 
-def format_number(x: float, digits: int = 4) -> str:
-    """``digits`` significant digits; scientific notation for small (< 0.01) or huge values."""
+def _special(x: float) -> str | None:
+    """nan, inf, -inf and 0 as every format writes them; None for any other number."""
     if math.isnan(x):
         return "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
+    return "0" if x == 0 else None
+
+
+def format_number(x: float, digits: int = 4) -> str:
+    """``digits`` significant digits; scientific notation for small (< 0.01) or huge values."""
+    special = _special(x)
+    if special is not None:
+        return special
     if abs(x) < 1e-2 or abs(x) >= 1e6:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"
+
+
+def label_number(x: float, digits: int = 3) -> str:
+    """An estimate for a figure's label: ``digits`` significant digits, trailing zeros kept
+    (0.700, 1.00), thousands separators from 1,000 on, scientific only when tiny or huge."""
+    special = _special(x)
+    if special is not None:
+        return special
+    if abs(x) < 1e-3 or abs(x) >= 1e9:
+        return f"{x:.{digits - 1}e}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:#.{digits}g}".rstrip(".")
 
 
 def duration_words(minutes: float) -> str:

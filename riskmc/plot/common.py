@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from riskmc.tables import write_atomically
+from riskmc.text import label_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -127,20 +128,8 @@ def describe(column: str) -> str:
     return f"{column} ({unit})" if unit else column
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    """An estimate for a label: ``digits`` significant digits, trailing zeros kept (0.700,
-    1.00), thousands separators from 1,000 on, scientific only when tiny or huge."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-3 or abs(x) >= 1e9:
-        return f"{x:.{digits - 1}e}"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:#.{digits}g}".rstrip(".")
+#: An estimate for a label (riskmc.text.label_number).
+_fmt = label_number
 
 
 def _fmt_value(x: float) -> str:
