@@ -192,6 +192,25 @@ def _outer_estimates(df: pl.DataFrame, summary: bool, y: str | Sequence[str] | N
     raise PlotError(f"the outer table has none of {', '.join(OUTER_ESTIMATES)}: give --y ESTIMATE")
 
 
+def _mc_bar(ax: Axes, x: float, s: _Spread, edges: tuple[float, float], logy: bool) -> None:
+    """The Monte Carlo half-width of the draws' median, as a thin bar at ``x``."""
+    m = s.percentiles.get(50, math.nan)
+    if math.isfinite(s.mc_half_width) and math.isfinite(m):
+        _interval(
+            ax,
+            x,
+            m,
+            m - s.mc_half_width,
+            m + s.mc_half_width,
+            edges=edges,
+            log=logy,
+            color="0.2",
+            vertical=True,
+            marker="none",
+            notes=False,
+        )
+
+
 def _outer_panel(
     ax: Axes, spreads: list[_Spread], estimate: str, continuous: bool, logy: bool | None, running: bool
 ) -> None:
@@ -241,21 +260,7 @@ def _outer_panel(
         draws_x = np.concatenate([np.full(s.draws.size, s.x) for s in spreads])
         if not running:
             for s in spreads:
-                m = s.percentiles.get(50, math.nan)
-                if math.isfinite(s.mc_half_width) and math.isfinite(m):
-                    _interval(
-                        ax,
-                        s.x,
-                        m,
-                        m - s.mc_half_width,
-                        m + s.mc_half_width,
-                        edges=edges,
-                        log=logy,
-                        color="0.2",
-                        vertical=True,
-                        marker="none",
-                        notes=False,
-                    )
+                _mc_bar(ax, s.x, s, edges, logy)
     else:
         xs = np.arange(len(spreads), dtype=float)
         width = 0.3
@@ -289,20 +294,7 @@ def _outer_panel(
             m = s.percentiles.get(50, math.nan)
             if _shown(m, logy):
                 ax.plot(box, [m, m], "-", color="C0", linewidth=2.4, label="median (p50)" if k == 0 else None)
-            if math.isfinite(s.mc_half_width) and math.isfinite(m):
-                _interval(
-                    ax,
-                    k + width + 0.1,
-                    m,
-                    m - s.mc_half_width,
-                    m + s.mc_half_width,
-                    edges=edges,
-                    log=logy,
-                    color="0.2",
-                    vertical=True,
-                    marker="none",
-                    notes=False,
-                )
+            _mc_bar(ax, k + width + 0.1, s, edges, logy)
         # the draws over their box's width, spread by draw number (no random jitter): a spread
         # by value would draw a pattern that is not in the data
         draws_x = np.concatenate(
