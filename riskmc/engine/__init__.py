@@ -119,7 +119,14 @@ def simulate(batch: Batch, threads: int = 1) -> np.ndarray:
         import numba
 
         numba.set_num_threads(min(int(threads), int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
-        out = K.simulate_windows_parallel(*args)
+        # Tasks of windows handed to the threads one at a time (dynamic scheduling), not split
+        # in equal halves up front: windows differ in cost, and a thread that drew the slow
+        # ones would leave the others idle at the end (the rows do not depend on it).
+        previous = numba.set_parallel_chunksize(1)
+        try:
+            out = K.simulate_windows_parallel(*args)
+        finally:
+            numba.set_parallel_chunksize(previous)
     else:
         out = K.simulate_windows_serial(*args)
     _raise_errors(out[:, K.W_ERROR], batch.ip[:, K.I_TRIAL])
