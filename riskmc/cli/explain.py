@@ -13,10 +13,15 @@ from riskmc.cli.files import load_scenario
 from riskmc.cli.options import (
     MAX_TRIALS,
     ConfigArgument,
+    Estimator,
+    EstimatorOption,
     MitigationOption,
     SeedOption,
     SetOption,
+    ThreadsOption,
+    TrialsOption,
     count_parser,
+    default_threads,
     mitigation_names,
 )
 from riskmc.cli.progress import trial_progress
@@ -46,6 +51,17 @@ SearchOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the timeline as JSON for tools.")]
+MostLikelyOption = Annotated[
+    bool,
+    typer.Option(
+        "--most-likely",
+        help="Describe the dominant way the event happens instead: events drawn in proportion to their "
+        "weight from the estimator's sample of --trials windows, replayed exactly and measured (how slow the "
+        "culprit run, how many writes retried, how many generations overtook it), the medians and the "
+        "smallest slow-down, then the event closest to the medians as a timeline; with --mitigation, the "
+        "same under each fix.",
+    ),
+]
 IncidentOption = Annotated[
     bool,
     typer.Option(
@@ -66,6 +82,10 @@ def explain(
     mitigations: MitigationOption = None,
     search: SearchOption = 200_000,
     incident: IncidentOption = False,
+    most_likely: MostLikelyOption = False,
+    trials: TrialsOption = None,
+    estimator: EstimatorOption = Estimator.auto,
+    threads: ThreadsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one empty-record event as a timeline, the way the post-mortem tells it.
@@ -90,6 +110,13 @@ def explain(
     if incident:
         _incident(cfg, s, alternatives, trial, cell, as_json)
         return
+    if most_likely:
+        if trial is not None or cell is not None:
+            raise CliError("--trial/--cell: not with --most-likely (it draws the events it describes)")
+        _most_likely(cfg, s, alternatives, trials, estimator.value, threads, as_json)
+        return
+    if trials is not None:
+        raise CliError("--trials: only with --most-likely (the search is sized by --search-trials)")
     if trial is None and cell is not None:
         raise CliError("--cell: only with --trial (without it, explain finds the first cell with an event)")
     # the search holds one block of windows at a time
@@ -183,3 +210,62 @@ def _incident(
         if "empty_guard" in runs[i][1].mitigations:
             print("  (empty_guard shortens the outage itself; here the outage is the incident's, given)")
         print(ex.narrate_cascade(outcome, clock_min=ex.INCIDENT_START_MIN))
+
+
+def _most_likely(
+    cfg: Any,
+    seed: int,
+    alternatives: list[Any],
+    trials: int | None,
+    estimator: str,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    """``--most-likely``: the summary of the scenario and of each mitigation, on the same
+    trials and plan (the baseline's), then the representative event of each as a timeline."""
+    from riskmc import estimators, likely
+    from riskmc import explain as ex
+
+    n = cfg.trials if trials is None else trials
+    n_threads = default_threads() if threads is None else threads
+    runs = [("", cfg), *alternatives]
+    check_size(
+        cfg,
+        seed,
+        None,
+        windows_kept=n,
+        windows_total=n * len(runs),
+        option="--trials" if trials is not None else "trials",
+        threads=n_threads,
+    )
+    plan = estimators.resolve(cfg, seed, estimator, threads=n_threads)
+    total = len(runs) * (n + likely.DEFAULT_DRAWS)
+    results = []
+    with trial_progress(total, f"{cfg.name}: the most likely failure path") as progress:
+        for label, c in runs:
+            results.append(
+                (label, c, likely.most_likely(c, seed, n, plan, threads=n_threads, progress=progress))
+            )
+    if as_json:
+        doc = {(label or "scenario"): (None if m is None else m.to_json()) for label, _, m in results}
+        print(json.dumps(doc, indent=1))
+        return
+    keep = cfg.values.get("cleanup.keep_generations")
+    base = results[0][2]
+    if base is None:
+        raise CliError(
+            f"no empty-record event in {n:,} trials of {cfg.name} ({plan.short}); give more --trials",
+            exit_code=1,
+        )
+    print(likely.describe(base, keep))
+    print("\nthe representative event (the draw closest to the medians):")
+    print(ex.narrate(base.representative))
+    for label, c, m in results[1:]:
+        print(f"\nwith {label}:")
+        if m is None:
+            print(f"  no empty-record event in the same {n:,} trials ({plan.short} estimator)")
+        else:
+            print(likely.describe(m, keep))
+        rep = base.representative
+        print(f"\nthe representative event's trial (the same delays) with {label}:")
+        print(ex.narrate(ex.replay(c, seed, rep.trial, rep.cell, plan), like=rep))

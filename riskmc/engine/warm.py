@@ -30,6 +30,9 @@ def warm() -> float:
     next(iter(rnd.publication_times()))
     rnd.wake_offset(0)
     rnd.run_draws(0, 0)
+    fp, ip = batch.fp[0], batch.ip[0]
+    r = float(fp[K.F_R0])
+    K.write_duration(*batch.key, 0, 0, 0, 0, 0, fp, ip, batch.emp_latency, r, float(K.log_(r)))  # explain
     trials = np.arange(4, dtype=np.int64)
     key = (np.uint64(1), np.uint64(2))
     K.uniforms(*key, trials, K.P_WINDOW, 0, K.WINDOW_SHOCK, 0)
