@@ -32,6 +32,7 @@ import numpy as np
 
 from riskmc.config import Config
 from riskmc.estimators import Plan
+from riskmc.estimators.sample import WindowSample
 from riskmc.explain import Replay, _culprit_runs, replay
 
 __all__ = [
@@ -218,20 +219,23 @@ def most_likely(
     draws: int = DEFAULT_DRAWS,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
+    sample: WindowSample | None = None,
 ) -> MostLikely | None:
     """The most likely failure path of ``config`` (module docstring); None without any event
-    in the ``trials`` windows.  ``progress(k)`` after each block of windows simulated and
-    after each replay."""
+    in the ``trials`` windows.  ``sample``: the estimate's own sample of them under ``plan``
+    (not simulated again).  ``progress(k)`` after each block of windows simulated and after
+    each replay."""
     from riskmc.estimators.blocks import block
-    from riskmc.estimators.sample import WindowSample
     from riskmc.streams import BLOCK_TRIALS
 
-    parts = []
-    for lo in range(0, trials, BLOCK_TRIALS):
-        parts.append(block(config, seed, lo, trials, plan, threads))
-        if progress is not None:
-            progress(parts[-1].n)
-    sample = WindowSample.concat(parts)
+    if sample is None:
+        parts = []
+        for lo in range(0, trials, BLOCK_TRIALS):
+            parts.append(block(config, seed, lo, trials, plan, threads))
+            if progress is not None:
+                progress(parts[-1].n)
+        sample = WindowSample.concat(parts)
+    trials = sample.n
     hit = np.flatnonzero(sample.events > 0)
     if not hit.size:
         return None

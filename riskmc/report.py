@@ -86,6 +86,8 @@ class ReportInputs:
     exceedance: pl.DataFrame
     timeline: str
     provenance: dict[str, str]
+    #: the summary of the most likely failure path (riskmc.likely), "" without an event
+    most_likely: str = ""
     sweep_rows: list[dict[str, object]] = field(default_factory=list)
     sweep_key: str | None = None
     sensitivity_rows: list[dict[str, object]] = field(default_factory=list)
@@ -159,7 +161,25 @@ def gather(
         model = sens.riskmc_model(config, list(box), trials=trials, seed=seed, plan=plan, progress=tick)
         result = sens.sobol_indices(model, box, sensitivity_n, seed=seed)
         inputs.sensitivity_rows = sens.sensitivity_rows(result, output_names=list(sens.DEFAULT_OUTPUTS))
-    inputs.timeline = _timeline(config, seed, run, stage)
+    from riskmc import explain as ex
+    from riskmc import likely
+
+    found = likely.most_likely(
+        config,
+        seed,
+        trials,
+        plan,
+        sample=run.sample,
+        progress=stage("the most likely failure path", likely.DEFAULT_DRAWS),
+    )
+    if found is not None:
+        inputs.most_likely = likely.describe(found, config.values.get("cleanup.keep_generations"))
+        inputs.timeline = (
+            "The representative event of those draws (the one closest to their medians).\n\n"
+            + ex.narrate(found.representative)
+        )
+    else:
+        inputs.timeline = _timeline(config, seed, run, stage)
     return inputs
 
 
@@ -367,6 +387,18 @@ def assemble(inputs: ReportInputs) -> Report:
         sections.append(_sweep_section(inputs.sweep_rows, inputs.sweep_key, figures.get("sweep")))
     if inputs.sensitivity_rows:
         sections.append(_sensitivity_section(inputs.sensitivity_rows, figures.get("sensitivity")))
+    if inputs.most_likely:
+        sections.append(
+            Section(
+                "How the record most likely empties",
+                (
+                    "Events drawn from the estimate's sample in proportion to their weight (so that they "
+                    "follow the model's distribution of events), each replayed exactly and measured "
+                    "(docs/model.md section 8).",
+                ),
+                preformatted=inputs.most_likely,
+            )
+        )
     sections += [
         Section(
             "One event, as the post-mortem would tell it",

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -116,10 +117,16 @@ def test_report_holds_the_run_s_numbers(inputs: ReportInputs, report: Report) ->
 
 
 def test_timeline_is_an_event_of_the_sample(inputs: ReportInputs) -> None:
-    assert inputs.run.sample.events.sum() > 0  # the stress scenario has events in 200 windows
-    first = int(inputs.run.sample.trials[inputs.run.sample.events > 0].min())
-    assert f"trial {first}," in inputs.timeline
+    """The timeline is the representative of the most likely path's draws: an event of the
+    estimate's own sample, whose summary the report shows too."""
+    smp = inputs.run.sample
+    assert smp.events.sum() > 0  # the stress scenario has events in 200 windows
+    shown = re.search(r"trial (\d+), cell (\d+)", inputs.timeline)
+    assert shown is not None
+    i = int(np.flatnonzero(smp.trials == int(shown.group(1)))[0])
+    assert smp.events[i] > 0 and int(smp.first_event_cell[i]) == int(shown.group(2))
     assert "Enactor" in inputs.timeline and "empty" in inputs.timeline.lower()
+    assert "the most likely way the record empties" in inputs.most_likely
 
 
 def test_markdown_has_the_same_sections_tables_and_figures(report: Report) -> None:
