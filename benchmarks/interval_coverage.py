@@ -13,6 +13,8 @@ measured coverage).  Cases:
   runs are rare, so importance sampling tilts them (issue 11's confident wrong answer);
 * ``cascade``: the downstream cascade's estimates on the ``degraded`` case's events (each
   run sees about 18 event windows);
+* ``rare-shock``: a 3-cell region whose rare shock (0.4% of windows) causes most events:
+  the shock is tilted too;
 * ``region``: a 3-cell region whose shock (5% of windows) hits several cells at once, with
   events of both strata, importance sampling: p_region_window and cells_per_event_window
   (issue 11 measured 63% and 0%).
@@ -64,12 +66,24 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
             "ec2_impaired_per_year_min",
         ),
     ),
+    # A rare shock (0.4% of windows) behind most events: importance sampling tilts the shock
+    # itself (docs/model.md section 8).
+    "rare-shock": (
+        [
+            "degraded.prob=1e-6",
+            *RETRIES,
+            "region.cells=3",
+            "region.shock.prob=0.004",
+            "region.shock.degraded_prob=0.02",
+        ],
+        ("p_region_window", "cells_per_event_window", "events_per_region_year", "p_cell_window"),
+    ),
     "region": (
         [
             "degraded.prob=1e-4",
             "region.cells=3",
             "region.shock.prob=0.05",
-            "region.shock.degraded_prob=0.03",  # above q: shocked windows stay untilted
+            "region.shock.degraded_prob=0.03",  # above q: a shocked window's runs stay untilted
             'write.latency={dist="lognorm", s=1.25, scale=0.1}',  # events without degraded runs too
             "cleanup.keep_generations=12",
         ],

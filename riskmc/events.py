@@ -21,7 +21,6 @@ from riskmc.engine import simulate_cell
 from riskmc.estimates import ConfidenceInterval, Estimate
 from riskmc.estimators import Run, estimate, windows_per_year
 from riskmc.estimators.year import YearSummary
-from riskmc.params import sample_windows
 
 __all__ = ["EVENT_COLUMNS", "EXCEEDANCE_COLUMNS", "EXCEEDANCE_QUANTITIES", "events_frame", "exceedance_frame"]
 
@@ -53,7 +52,7 @@ def events_frame(run: Run) -> pl.DataFrame:
     rows = np.flatnonzero(smp.events > 0)
     records: list[dict[str, object]] = []
     if rows.size:
-        params = sample_windows(run.config, run.seed, smp.trials[rows])
+        params = run.plan.windows(run.config, run.seed, smp.trials[rows])
         batch = params.batch(run.seed, run.plan.degraded_prob(params, run.seed))
         weights = smp.weight[rows]  # (exp of every log-weight: once, not per event)
         for j, i in enumerate(rows):

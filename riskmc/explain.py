@@ -77,7 +77,7 @@ def replay(config: Config, seed: int, trial: int, cell: int = 0, plan: Plan | No
     With ``plan``, the window is replayed as the plan simulated it: under importance
     sampling a tilted window's runs are degraded with the proposal's probability, so the
     replay is the path the estimator saw (a path the model allows, made more likely)."""
-    params = sample_windows(config, seed, [trial])
+    params = sample_windows(config, seed, [trial]) if plan is None else plan.windows(config, seed, [trial])
     if cell >= int(params.cells[0]):
         raise ValueError(f"trial {trial} has {int(params.cells[0])} cell(s); there is no cell {cell}")
     degraded = None if plan is None else plan.degraded_prob(params, seed)

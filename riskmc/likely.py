@@ -82,9 +82,8 @@ def _attempts(
 ) -> list[int]:
     """The attempts of each write of run ``run`` of ``enactor``, at the engine's addresses."""
     from riskmc.engine import kernel as K
-    from riskmc.params import sample_windows
 
-    params = sample_windows(config, seed, [rep.trial])
+    params = plan.windows(config, seed, [rep.trial])
     batch = params.batch(seed, plan.degraded_prob(params, seed))
     fp, ip = batch.fp[0], batch.ip[0]
     r = float(fp[K.F_R1] if degraded else fp[K.F_R0])

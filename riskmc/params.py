@@ -139,6 +139,8 @@ class WindowParams:
     weights: tuple[float, ...] | None = None
     #: enabled mitigations -> their numeric parameters per window (empty_guard: see repair)
     mitigations: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: the window's addressed uniform behind ``shock`` (shock = shock_u < shock_prob)
+    shock_u: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -152,6 +154,13 @@ class WindowParams:
     def degraded_prob(self) -> np.ndarray:
         """Per-run degraded probability of the model: the shock's in a shocked window."""
         return np.where(self.shock, self.shock_degraded_prob, self.base_degraded_prob)
+
+    def with_shock_prob(self, prob: np.ndarray) -> WindowParams:
+        """These windows with the shock drawn at probability ``prob`` instead (a proposal's):
+        from the same uniform, so the shock is a monotone function of its probability."""
+        if self.shock_u is None:
+            raise ValueError("these window parameters carry no shock uniform")
+        return replace(self, shock=self.shock_u < np.asarray(prob, dtype=float))
 
     def _mitigation(self, name: str, param: str) -> np.ndarray:
         """A mitigation's parameter per window, -1 where the mitigation is off."""
@@ -325,6 +334,7 @@ def sample_windows(
     kw["latency"] = draw.use(values["write.latency"], "write.latency")
     shock_u = K.uniforms(draw.k0, draw.k1, trials, K.P_WINDOW, 0, K.WINDOW_SHOCK, 0)
     kw["shock"] = shock_u < kw["shock_prob"]
+    kw["shock_u"] = shock_u
     mitigations: dict[str, dict[str, np.ndarray]] = {}
     repair: UseDist | None = None
     for mname, mparams in config.mitigations.items():

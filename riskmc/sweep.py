@@ -307,14 +307,19 @@ def _run_task(task: _Task) -> dict[str, object]:
     return row
 
 
-def _plan_key(estimator: str, q: float, defensive: float) -> str:
-    """The plan to the last bit (a row's ``proposal`` text rounds q)."""
-    return f"{estimator}:{float(q)!r}:{float(defensive)!r}"
+def _plan_key(estimator: str, q: float, defensive: float, proposal: str) -> str:
+    """The plan to the last bit (a row's ``proposal`` text rounds q, but names a tilted shock)."""
+    return f"{estimator}:{float(q)!r}:{float(defensive)!r}:{proposal}"
 
 
 def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int, str] | None:
     try:
-        plan = _plan_key(str(row["estimator"]), float(row["proposal_q"]), float(row["defensive_share"]))
+        plan = _plan_key(
+            str(row["estimator"]),
+            float(row["proposal_q"]),
+            float(row["defensive_share"]),
+            str(row["proposal"]),
+        )
         return str(row["config_hash"]), int(row["seed"]), int(row["trials"]), plan
     except (KeyError, TypeError, ValueError):
         return None
@@ -356,7 +361,7 @@ def plan_sweep(
     tasks: list[_Task] = []
     for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
         h = cfg.hash()
-        old = reuse.get((h, seed, trials, _plan_key(plan.estimator, plan.q, plan.defensive)))
+        old = reuse.get((h, seed, trials, _plan_key(plan.estimator, plan.q, plan.defensive, plan.short)))
         if old is not None:
             reused[i] = {**dict(old), index_column: i}
             continue

@@ -351,7 +351,7 @@ def _six_point_sweep(config: Path) -> list[str]:
         "--range",
         "degraded.prob=0.01:0.1",
         "--trials",
-        "15000",
+        "5000",
         "--estimator",
         "naive",
         "--format",
@@ -389,10 +389,9 @@ def test_killed_sweep_leaves_no_worker_and_resumes_identically(stress_file: Path
     resumed = _riskmc([*common, "--workers", "2", "--out", str(out), "--resume", "-q"])
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
-    whole = tmp_path / "whole.csv"
-    straight = _riskmc([*common, "--workers", "2", "--out", str(whole), "-q"])
-    _, err = straight.communicate(timeout=300)
-    assert straight.returncode == 0, err
+    whole = tmp_path / "whole.csv"  # uninterrupted, here (the rows do not depend on the workers)
+    straight = CliRunner().invoke(app, [*common, "--workers", "1", "--out", str(whole), "-q"])
+    assert straight.exit_code == 0, straight.output
     drop = ["elapsed_s"]
     a = read_table(out).drop(drop).sort("point")
     b = read_table(whole).drop(drop).sort("point")

@@ -21,7 +21,7 @@ from riskmc import estimators
 from riskmc.config import Config
 from riskmc.estimates import Estimate, proportion
 from riskmc.estimators import MINUTES_PER_YEAR, Plan, WindowSample, naive_plan, resolve
-from riskmc.estimators.plan import run_pilot
+from riskmc.estimators.plan import SHOCK_TILT, run_pilot
 from riskmc.estimators.quantities import CellStats, _cells_per_event_window, estimate, windows_per_year
 from riskmc.estimators.year import YearModel, year_summary
 from riskmc.events import events_frame, exceedance_frame
@@ -259,7 +259,7 @@ REGION = [
     "degraded.prob=1e-4",
     "region.cells=3",
     "region.shock.prob=0.05",
-    "region.shock.degraded_prob=0.03",  # above q: the shocked windows stay untilted
+    "region.shock.degraded_prob=0.03",  # above q: a shocked window's runs stay untilted
     'write.latency={dist="lognorm", s=1.25, scale=0.1}',
     "cleanup.keep_generations=12",
 ]
@@ -286,6 +286,57 @@ def test_region_intervals_cover_over_seeds() -> None:
             covered[k] += ci.low <= v <= ci.high
     assert observed >= 20  # most runs see both strata: the intervals tested are the weighted ones
     assert all(c >= 24 for c in covered.values()), covered
+
+
+#: A rare shock that causes most events: a shocked window's cells degrade often.
+RARE_SHOCK = [
+    "degraded.prob=1e-6",
+    *RETRIES,
+    "region.cells=3",
+    "region.shock.prob=0.004",
+    "region.shock.degraded_prob=0.02",
+]
+
+
+def test_the_shock_tilt_is_in_the_likelihood_ratio() -> None:
+    """log w of a tilted shock, in closed form: the shock's Bernoulli ratio times the degraded
+    runs' (from the p_i the shock gave the window)."""
+    config = stress_config(RARE_SHOCK)
+    plan = Plan("is", q=0.05, defensive=0.25, shock_q=0.2)
+    params = plan.windows(config, 1, 400)
+    component = plan._component(params, 1)
+    assert params.shock[component].mean() > 0.1 and not params.shock[~component].any()  # 0.2 vs 0.004
+    runs = np.full(params.n, 40)
+    deg = np.arange(params.n) % 3
+    p = np.where(params.shock, 0.02, 1e-6)
+    q = np.maximum(p, 0.05)
+    lr = (q / p) ** deg * ((1 - q) / (1 - p)) ** (runs - deg)
+    lr *= np.where(params.shock, 0.2 / 0.004, 0.8 / 0.996)
+    want = 1 / (0.25 + 0.75 * lr)
+    np.testing.assert_allclose(np.exp(plan.log_weights(params, runs, deg)), want, rtol=1e-10)
+    assert np.exp(plan.log_weights(params, runs, deg)).max() <= 1 / 0.25
+    # without a shock tilt the shocks are the model's, exactly
+    untilted = Plan("is", q=0.05, defensive=0.25)
+    assert np.array_equal(untilted.windows(config, 1, 400).shock, sample_windows(config, 1, 400).shock)
+
+
+def test_a_rare_shock_is_tilted_and_agrees_with_plain_monte_carlo() -> None:
+    """Events that need a rare shock (p = 0.004 per window): ``is`` tilts the shock to 0.2 and
+    agrees with plain Monte Carlo within 4 combined standard errors, on the region's
+    estimates too."""
+    config = stress_config(RARE_SHOCK)
+    plan = resolve(config, 6, "is")
+    assert plan.tilts_shock and plan.shock_q == SHOCK_TILT
+    assert resolve(config, 6, "auto").tilts_shock  # a rare shock and few events: auto tilts
+    naive = _run(config, naive_plan(), 20_000, 5)
+    tilted = _run(config, plan, 3000, 6)
+    assert naive.events >= 30  # the reference sees the mechanism
+    for name in ("p_cell_window", "p_region_window", "events_per_region_year", "cells_per_event_window"):
+        a, b = naive.estimates.values[name], tilted.estimates.values[name]
+        assert _z(a, b) <= 4, (name, a, b)
+    # a seventh of the windows, a smaller standard error: the shocks are where the events are
+    se_naive, se_tilted = (r.estimates.values["p_region_window"].standard_error for r in (naive, tilted))
+    assert se_tilted < se_naive
 
 
 def test_a_shock_is_a_switch_of_the_degraded_probability() -> None:

@@ -325,14 +325,24 @@ def dask_processes(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
 FAULT_CONFIG = ["window.hours=0.5"]
 
 
-def test_a_lost_worker_s_blocks_are_recomputed_and_the_numbers_unchanged(tmp_path: Path) -> None:
-    """A worker killed (SIGKILL) while the blocks of an estimate run: the scheduler runs its
-    tasks elsewhere, the nanny restarts it, and the row is the one of a single process."""
+def test_cluster_faults(tmp_path: Path) -> None:
+    """Two faults on one cluster (its start is the expensive part).  A worker killed (SIGKILL)
+    while the blocks of an estimate run: the scheduler runs its tasks elsewhere, the nanny
+    restarts it, and the row is the one of a single process.  Then the scheduler killed
+    during a sweep: riskmc ends with exit 2 and one line, no process of its own left behind,
+    the finished points written; --resume finishes the rest here (and reuses those rows)."""
     distributed = pytest.importorskip("distributed")
     cfg = stress_config(FAULT_CONFIG)
     plan = estimators.resolve(cfg, SEED, "is")
     trials = 12_000
-    with dask_processes(tmp_path) as (address, _):
+    lines = ['name = "config"', "window = { hours = 0.5 }"]
+    lines += [f"{section} = {toml_value(table)}" for section, table in STRESS.items() if section != "window"]
+    config = tmp_path / "faults.toml"
+    config.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "sweep"
+    points = "--grid=degraded.prob=" + ",".join(f"{0.01 * (i + 1):g}" for i in range(6))
+    common = [config, points, "--trials", 4000, "--seed", SEED, "--format", "csv", "--out", out, "-q"]
+    with dask_processes(tmp_path) as (address, scheduler):
         with distributed.Client(address) as client:
             pids = client.run(os.getpid)
         killed: list[int] = []
@@ -347,23 +357,8 @@ def test_a_lost_worker_s_blocks_are_recomputed_and_the_numbers_unchanged(tmp_pat
             spread = estimators.run(cfg, plan, seed=SEED, trials=trials, executor=ex, progress=kill_one)
         with distributed.Client(address) as client:
             after = set(client.run(os.getpid).values())
-    assert killed and killed[0] not in after and len(after) == 2  # really lost, and replaced
-    alone = estimators.run(cfg, plan, seed=SEED, trials=trials)
-    assert comparable([spread.row()]) == comparable([alone.row()])
+        assert killed and killed[0] not in after and len(after) == 2  # really lost, and replaced
 
-
-def test_a_scheduler_gone_ends_with_one_line_and_keeps_the_finished_points(tmp_path: Path) -> None:
-    """The scheduler killed (SIGKILL) during a sweep: riskmc ends with exit 2 and one line, no
-    process of its own left behind, the finished points written; --resume finishes the rest
-    here (and reuses those rows)."""
-    lines = ['name = "config"', "window = { hours = 0.5 }"]
-    lines += [f"{section} = {toml_value(table)}" for section, table in STRESS.items() if section != "window"]
-    config = tmp_path / "faults.toml"
-    config.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "sweep"
-    points = "--grid=degraded.prob=" + ",".join(f"{0.01 * (i + 1):g}" for i in range(6))
-    common = [config, points, "--trials", 6000, "--seed", SEED, "--format", "csv", "--out", out, "-q"]
-    with dask_processes(tmp_path) as (address, scheduler):
         command = [sys.executable, "-m", "riskmc", "sweep", *map(str, common), "--scheduler", address]
         sweep = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 120
@@ -385,3 +380,5 @@ def test_a_scheduler_gone_ends_with_one_line_and_keeps_the_finished_points(tmp_p
     assert (
         table.filter(table["point"].is_in(kept["point"].to_list())).drop(VOLATILE).equals(kept.drop(VOLATILE))
     )
+    alone = estimators.run(cfg, plan, seed=SEED, trials=trials)
+    assert comparable([spread.row()]) == comparable([alone.row()])

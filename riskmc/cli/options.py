@@ -192,11 +192,11 @@ EstimatorOption = Annotated[
     typer.Option(
         "--estimator",
         case_sensitive=False,
-        help="naive: plain Monte Carlo; is: importance sampling on degraded runs, a defensive mixture "
-        "that keeps --defensive of the windows untilted, so that no cause of the event is hidden; "
-        "auto: is when a 1,000-window pilot sees fewer than "
+        help="naive: plain Monte Carlo; is: importance sampling on degraded runs (and on a rare "
+        "common-cause shock), a defensive mixture that keeps --defensive of the windows untilted, so "
+        "that no cause of the event is hidden; auto: is when a 1,000-window pilot sees fewer than "
         f"{AUTO_NAIVE_HITS} events and expects fewer than {AUTO_IS_BELOW:g} (but some) degraded runs per "
-        "region-window, else naive.",
+        "region-window or a rare shock, else naive (docs/model.md section 8).",
     ),
 ]
 DefensiveOption = Annotated[

@@ -27,6 +27,14 @@ what lets the estimates bound what the sample did not see (``riskmc.estimators.q
 :data:`PILOT_TRIALS` windows on its own seed.  When an event needs one degraded run among
 the S of a window, the estimator's second moment under the tilt is proportional to
 p^2 S / (q (1 - q)^(S - 1)), smallest at q = 1 / S.
+
+**A rare common-cause shock is tilted too.**  When the region's shock is rare (its
+probability per window below :data:`SHOCK_TILT`), the tilted component also draws the shock
+with probability q_s = max(p_s, :data:`SHOCK_TILT`) instead of p_s, from the window's same
+addressed uniform (windows with p_s = 0 stay as they are).  The shock is drawn before any
+run, so the window's likelihood ratio gains the factor (q_s / p_s) for a shocked window and
+((1 - q_s) / (1 - p_s)) for another, and the degraded runs are then tilted from the shocked
+or unshocked p_i the window has; w <= 1 / alpha still holds.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ __all__ = [
     "ESTIMATORS",
     "MAX_TILT",
     "PILOT_TRIALS",
+    "SHOCK_TILT",
     "Pilot",
     "Plan",
     "naive_plan",
@@ -71,6 +80,8 @@ PILOT_TRIALS = 1000
 MAX_TILT = 0.5
 #: Share of the region-windows drawn from the model itself under ``is``.
 DEFAULT_DEFENSIVE = 0.25
+#: A shock rarer than this per region-window is tilted to this probability under ``is``.
+SHOCK_TILT = 0.2
 
 
 @dataclass(frozen=True)
@@ -82,44 +93,78 @@ class Plan:
     q: float = math.nan  # the tilted degraded probability
     defensive: float = 1.0  # alpha: share of windows drawn from the model
     runs_per_window: float = math.nan  # the pilot's mean runs per region-window
+    shock_q: float = math.nan  # the tilted shock probability (NaN: the shock is not tilted)
 
     def __post_init__(self) -> None:
         if self.estimator not in ("naive", "is"):
             raise ValueError(f"a plan's estimator is naive or is, got {self.estimator!r}")
         if self.tilts and not (0.0 < self.defensive < 1.0 and 0.0 < self.q <= MAX_TILT):
             raise ValueError(f"is needs 0 < defensive < 1 and 0 < q <= {MAX_TILT}")
+        if not math.isnan(self.shock_q) and not (self.tilts and 0.0 < self.shock_q < 1.0):
+            raise ValueError("a tilted shock needs is and 0 < shock_q < 1")
 
     @property
     def tilts(self) -> bool:
         return self.estimator == "is"
 
     @property
+    def tilts_shock(self) -> bool:
+        return self.tilts and self.shock_q > 0.0
+
+    @property
     def label(self) -> str:
         if not self.tilts:
             return "naive"
+        shock = f", shocks at {self.shock_q:.3g}" if self.tilts_shock else ""
         return (
-            f"importance sampling (degraded runs at q = {self.q:.3g}, {self.defensive:.0%} of windows "
-            "untilted)"
+            f"importance sampling (degraded runs at q = {self.q:.3g}{shock}, {self.defensive:.0%} of "
+            "windows untilted)"
         )
 
     @property
     def short(self) -> str:
-        return "naive" if not self.tilts else f"is(q={self.q:.3g}, alpha={self.defensive:g})"
+        if not self.tilts:
+            return "naive"
+        shock = f", shock={self.shock_q:g}" if self.tilts_shock else ""
+        return f"is(q={self.q:.3g}{shock}, alpha={self.defensive:g})"
+
+    def windows(
+        self, config: Config, seed: int, trials: np.ndarray | range | list[int] | int
+    ) -> WindowParams:
+        """The parameters of the region-windows ``trials`` as this plan simulates them."""
+        return self.prepare(sample_windows(config, seed, trials), seed)
+
+    def prepare(self, params: WindowParams, seed: int) -> WindowParams:
+        """``params`` (the model's) as this plan simulates them: the shock of the tilted
+        component's windows drawn at the tilted probability."""
+        if not self.tilts_shock:
+            return params
+        p = params.shock_prob
+        q = np.where(p > 0.0, np.maximum(p, self.shock_q), p)
+        return params.with_shock_prob(np.where(self._component(params, seed), q, p))
+
+    def _component(self, params: WindowParams, seed: int) -> np.ndarray:
+        """Windows of the tilted component (the window's own addressed uniform)."""
+        k0, k1 = seed_key(seed)
+        u = K.uniforms(k0, k1, params.trials, K.P_WINDOW, 0, K.WINDOW_MIXTURE, 0)
+        return u >= self.defensive
 
     def degraded_prob(self, params: WindowParams, seed: int) -> np.ndarray:
-        """The per-run degraded probability each window is simulated with."""
+        """The per-run degraded probability each window (of :meth:`prepare`) is simulated with."""
         p = params.degraded_prob
         if not self.tilts:
             return p
-        return np.where(self.tilted(params, seed), np.maximum(p, self.q), p)
+        return np.where(self._component(params, seed) & (p > 0.0), np.maximum(p, self.q), p)
 
     def tilted(self, params: WindowParams, seed: int) -> np.ndarray:
-        """Windows drawn from the tilted component (bool; none for naive)."""
+        """Windows drawn from the tilted component where it differs from the model (bool; none
+        for naive)."""
         if not self.tilts:
             return np.zeros(params.n, bool)
-        k0, k1 = seed_key(seed)
-        u = K.uniforms(k0, k1, params.trials, K.P_WINDOW, 0, K.WINDOW_MIXTURE, 0)
-        return (u >= self.defensive) & (params.degraded_prob > 0.0)
+        differs = params.degraded_prob > 0.0
+        if self.tilts_shock:
+            differs = differs | ((params.shock_prob > 0.0) & (params.shock_prob < self.shock_q))
+        return self._component(params, seed) & differs
 
     def log_weights(self, params: WindowParams, runs: np.ndarray, degraded: np.ndarray) -> np.ndarray:
         """log w per window: -log(alpha + (1 - alpha) L), log L = D log(q_i/p_i) +
@@ -134,6 +179,12 @@ class Plan:
             log_deg = np.where(d > 0, d * (np.log(q) - np.log(p)), 0.0)
             log_ok = np.where(ok > 0, ok * (np.log1p(-q) - np.log1p(-p)), 0.0)
         log_l = np.where(q == p, 0.0, log_deg + log_ok)
+        if self.tilts_shock:  # the shock's Bernoulli draw, before every run
+            ps = params.shock_prob
+            qs = np.where(ps > 0.0, np.maximum(ps, self.shock_q), ps)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_shock = np.where(params.shock, np.log(qs) - np.log(ps), np.log1p(-qs) - np.log1p(-ps))
+            log_l = log_l + np.where(qs == ps, 0.0, log_shock)
         a = self.defensive
         return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
 
@@ -155,6 +206,7 @@ class Pilot:
     degraded_per_window: float  # expected degraded runs, sum of p x runs
     events: int
     trials: int
+    shock_prob: float = 0.0  # the mean probability of a shock per region-window
 
 
 def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: int = 1) -> Pilot:
@@ -168,6 +220,7 @@ def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: in
         degraded_per_window=float(np.mean(runs * params.degraded_prob)),
         events=int(np.count_nonzero(out[:, K.W_EVENTS])),
         trials=trials,
+        shock_prob=float(np.mean(params.shock_prob)),
     )
 
 
@@ -179,9 +232,10 @@ def resolve(
     defensive: float = DEFAULT_DEFENSIVE,
     threads: int = 1,
 ) -> Plan:
-    """The plan of an estimator name: ``naive``; ``is`` (its q from a pilot); ``auto``: ``is``
-    when the pilot expects fewer than :data:`AUTO_IS_BELOW` degraded runs per region-window
-    (but some) and sees fewer than :data:`AUTO_NAIVE_HITS` events, else ``naive``.  Either
+    """The plan of an estimator name: ``naive``; ``is`` (its q from a pilot, and a tilted shock
+    when the shock is rarer than :data:`SHOCK_TILT`); ``auto``: ``is`` when the pilot expects
+    fewer than :data:`AUTO_IS_BELOW` degraded runs per region-window (but some), or the shock
+    is that rare, and sees fewer than :data:`AUTO_NAIVE_HITS` events, else ``naive``.  Either
     choice is honest: the mixture keeps a share of untilted windows, so no mechanism of the
     event is hidden from it (module docstring)."""
     if requested not in ESTIMATORS:
@@ -192,9 +246,11 @@ def resolve(
         return naive_plan()
     pilot = run_pilot(config, seed, threads=threads)
     q = min(MAX_TILT, 1.0 / pilot.runs_per_window) if pilot.runs_per_window > 0 else MAX_TILT
-    plan = Plan("is", q, defensive, pilot.runs_per_window)
+    rare_shock = 0.0 < pilot.shock_prob < SHOCK_TILT
+    plan = Plan("is", q, defensive, pilot.runs_per_window, SHOCK_TILT if rare_shock else math.nan)
     if requested == "is":
         return plan
-    if 0.0 < pilot.degraded_per_window < AUTO_IS_BELOW and pilot.events < AUTO_NAIVE_HITS:
+    rare_degraded = 0.0 < pilot.degraded_per_window < AUTO_IS_BELOW
+    if (rare_degraded or rare_shock) and pilot.events < AUTO_NAIVE_HITS:
         return plan
     return naive_plan()

@@ -18,7 +18,6 @@ from riskmc.config import Config
 from riskmc.engine import kernel as K
 from riskmc.engine import simulate as run_engine
 from riskmc.estimators.plan import Plan
-from riskmc.params import sample_windows
 
 __all__ = ["WindowSample", "simulate"]
 
@@ -81,7 +80,7 @@ def simulate(
     """The region-windows ``trials`` (indices) of ``config`` under ``plan``: bit-identical
     for a window whatever the other trials, the order, the thread count or the process."""
     idx = np.asarray(trials, dtype=np.int64)
-    params = sample_windows(config, seed, idx)
+    params = plan.windows(config, seed, idx)
     out = run_engine(params.batch(seed, plan.degraded_prob(params, seed)), threads)
     runs = out[:, K.W_RUNS].astype(np.int64)
     degraded = out[:, K.W_DEGRADED].astype(np.int64)
