@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -51,6 +52,8 @@ DASK_INSTALL_HINT = "pip install 'riskmc[dask]'"
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: The environment variable that changes it (seconds; e.g. a slow network, or a test).
+TIMEOUT_VARIABLE = "RISKMC_SCHEDULER_TIMEOUT"
 #: Extra seconds after which a connection still not made is abandoned (see DaskExecutor).
 CONNECT_GRACE_S = 5.0
 #: Seconds between two readings of a Dask cluster's size (the tasks kept in flight follow it).
@@ -61,6 +64,21 @@ _ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-
 
 class ExecutorError(RuntimeError):
     """An executor cannot run at all (dask missing, scheduler unreachable); one line."""
+
+
+def _timeout_from_environment() -> float:
+    """Seconds to wait for a Dask scheduler (to answer, or to come back after a lost
+    connection): $RISKMC_SCHEDULER_TIMEOUT, default :data:`DEFAULT_CONNECT_TIMEOUT_S`."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_CONNECT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.1 <= value <= 3600.0:
+        raise ExecutorError(f"${TIMEOUT_VARIABLE}={text!r}: must be a number of seconds in [0.1, 3600]")
+    return value
 
 
 class Executor(Protocol):
@@ -282,7 +300,9 @@ class DaskExecutor:
     cancels the tasks not yet finished.
     """
 
-    def __init__(self, address: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, address: str, connect_timeout_s: float | None = None) -> None:
+        if connect_timeout_s is None:
+            connect_timeout_s = _timeout_from_environment()
         if not address.strip():
             raise ExecutorError("the scheduler address is empty (e.g. tcp://127.0.0.1:8786)")
         self.address = address.strip()

@@ -165,6 +165,16 @@ def test_cluster_failures_are_told_apart_from_the_tasks_own_errors() -> None:
     assert not _is_cluster_failure(ConfigError("degraded.prob", "must be in [0, 1]"))
 
 
+def test_the_scheduler_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert DaskExecutor("tcp://127.0.0.1:8786").connect_timeout_s == 10.0
+    monkeypatch.setenv("RISKMC_SCHEDULER_TIMEOUT", "2.5")
+    assert DaskExecutor("tcp://127.0.0.1:8786").connect_timeout_s == 2.5
+    for bad in ("soon", "0", "1e9", "nan"):
+        monkeypatch.setenv("RISKMC_SCHEDULER_TIMEOUT", bad)
+        with pytest.raises(ExecutorError, match=r"RISKMC_SCHEDULER_TIMEOUT"):
+            DaskExecutor("tcp://127.0.0.1:8786")
+
+
 def test_missing_dask_tells_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(ExecutorError, match=r"riskmc\[dask\]"):
@@ -334,7 +344,7 @@ def test_cluster_faults(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     cfg = stress_config(FAULT_CONFIG)
     plan = estimators.resolve(cfg, SEED, "is")
-    trials = 12_000
+    trials = 8000
     lines = ['name = "config"', "window = { hours = 0.5 }"]
     lines += [f"{section} = {toml_value(table)}" for section, table in STRESS.items() if section != "window"]
     config = tmp_path / "faults.toml"
@@ -360,7 +370,8 @@ def test_cluster_faults(tmp_path: Path) -> None:
         assert killed and killed[0] not in after and len(after) == 2  # really lost, and replaced
 
         command = [sys.executable, "-m", "riskmc", "sweep", *map(str, common), "--scheduler", address]
-        sweep = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+        env = {**os.environ, "RISKMC_SCHEDULER_TIMEOUT": "2"}  # (Dask's reconnection attempts)
+        sweep = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True, env=env)
         deadline = time.monotonic() + 120
         while not (out.with_suffix(".csv")).exists() and time.monotonic() < deadline:
             time.sleep(0.05)

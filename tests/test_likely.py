@@ -107,3 +107,5 @@ def test_cli_most_likely(config_file: Path) -> None:
         assert wrong.exit_code == 2 and word in wrong.stderr
     wrong = runner.invoke(app, ["explain", str(config_file), "--trials", "10"])
     assert wrong.exit_code == 2 and "--trials: only with --most-likely" in wrong.stderr
+    wrong = runner.invoke(app, ["explain", str(config_file), "--estimator", "is"])
+    assert wrong.exit_code == 2 and "--estimator/--threads: only with --most-likely" in wrong.stderr

@@ -95,7 +95,9 @@ def explain(
     numbers, and prints which Enactor took which plan when,
     the start-time checks, the slow writes, the other Enactor's run and clean-up, and the
     endpoint that went empty.  With --mitigation NAME, the same trial (same delays) is
-    replayed under that mitigation too.
+    replayed under that mitigation too.  With --most-likely, the dominant way the event
+    happens instead: events drawn by weight from the estimator's sample, replayed and
+    measured, then the most typical one as a timeline (docs/model.md section 8).
     """
     from riskmc import compare as cmp
     from riskmc import explain as ex
@@ -117,6 +119,8 @@ def explain(
         return
     if trials is not None:
         raise CliError("--trials: only with --most-likely (the search is sized by --search-trials)")
+    if estimator is not Estimator.auto or threads is not None:
+        raise CliError("--estimator/--threads: only with --most-likely (the search is plain simulation)")
     if trial is None and cell is not None:
         raise CliError("--cell: only with --trial (without it, explain finds the first cell with an event)")
     # the search holds one block of windows at a time
