@@ -47,7 +47,7 @@ from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimates import CONFIDENCE, ConfidenceInterval, Estimate
 from riskmc.estimators import Plan
-from riskmc.estimators.blocks import samples_in_order
+from riskmc.estimators.blocks import samples_in_order, spreads
 from riskmc.estimators.quantities import CellStats, p_cell_window
 from riskmc.estimators.sample import WindowSample
 
@@ -191,7 +191,7 @@ def calibrate(
         plan = estimators.resolve(config, seed, estimator, threads=threads)
     curve: list[dict[str, float | str]] = []
     samples: Iterator[WindowSample]
-    if executor is not None and getattr(executor, "workers", 2) > 1:
+    if spreads(executor):
         samples = samples_in_order(executor, configs, seed, trials, plan)
     else:
         samples = (estimators.simulate(cfg, seed, range(trials), plan, threads) for cfg in configs)

@@ -12,9 +12,10 @@ rule, the statistics merged block after block) sees exactly what one process see
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from riskmc.config import Config, parse_config
 from riskmc.estimators.plan import Plan
@@ -24,7 +25,13 @@ from riskmc.streams import BLOCK_TRIALS
 if TYPE_CHECKING:
     from riskmc.execute import Executor
 
-__all__ = ["block", "blocks_in_order", "samples_in_order"]
+__all__ = ["block", "blocks_in_order", "samples_in_order", "spreads"]
+
+
+def spreads(executor: Executor | None) -> TypeGuard[Executor]:
+    """Whether blocks go to ``executor``: more than one local worker, or a cluster (one
+    local worker is this process, where the engine's threads are the parallelism)."""
+    return executor is not None and getattr(executor, "workers", 2) > 1
 
 
 def block(config: Config, seed: int, lo: int, limit: int, plan: Plan, threads: int) -> WindowSample:
@@ -90,13 +97,6 @@ def samples_in_order(
     """The sample of ``trials`` windows of every configuration (a grid's points), their blocks
     on ``executor``; yielded configuration by configuration, in order, each the very sample
     ``simulate(config, seed, range(trials), plan)`` returns."""
-    parts: list[WindowSample] = []
-    current = 0
     with contextlib.closing(blocks_in_order(executor, configs, seed, trials, plan)) as blocks:
-        for i, sample in blocks:
-            if i != current:
-                yield WindowSample.concat(parts)
-                parts, current = [], i
-            parts.append(sample)
-        if parts:
-            yield WindowSample.concat(parts)
+        for _, group in itertools.groupby(blocks, key=lambda ib: ib[0]):
+            yield WindowSample.concat([sample for _, sample in group])

@@ -140,8 +140,7 @@ class Plan:
         if not self.tilts_shock:
             return params
         p = params.shock_prob
-        q = np.where(p > 0.0, np.maximum(p, self.shock_q), p)
-        return params.with_shock_prob(np.where(self._component(params, seed), q, p))
+        return params.with_shock_prob(np.where(self._component(params, seed), _raised(p, self.shock_q), p))
 
     def _component(self, params: WindowParams, seed: int) -> np.ndarray:
         """Windows of the tilted component (the window's own addressed uniform)."""
@@ -154,7 +153,7 @@ class Plan:
         p = params.degraded_prob
         if not self.tilts:
             return p
-        return np.where(self._component(params, seed) & (p > 0.0), np.maximum(p, self.q), p)
+        return np.where(self._component(params, seed), _raised(p, self.q), p)
 
     def tilted(self, params: WindowParams, seed: int) -> np.ndarray:
         """Windows drawn from the tilted component where it differs from the model (bool; none
@@ -172,7 +171,7 @@ class Plan:
         if not self.tilts:
             return np.zeros(params.n)
         p = params.degraded_prob
-        q = np.where(p > 0.0, np.maximum(p, self.q), p)
+        q = _raised(p, self.q)
         d = np.asarray(degraded, dtype=float)
         ok = np.asarray(runs, dtype=float) - d
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -181,12 +180,18 @@ class Plan:
         log_l = np.where(q == p, 0.0, log_deg + log_ok)
         if self.tilts_shock:  # the shock's Bernoulli draw, before every run
             ps = params.shock_prob
-            qs = np.where(ps > 0.0, np.maximum(ps, self.shock_q), ps)
+            qs = _raised(ps, self.shock_q)
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_shock = np.where(params.shock, np.log(qs) - np.log(ps), np.log1p(-qs) - np.log1p(-ps))
             log_l = log_l + np.where(qs == ps, 0.0, log_shock)
         a = self.defensive
         return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
+
+
+def _raised(p: np.ndarray, q: float) -> np.ndarray:
+    """A tilted probability: max(p, q), but 0 where the model has 0 (a draw the model forbids
+    would have an infinite likelihood ratio)."""
+    return np.where(p > 0.0, np.maximum(p, q), p)
 
 
 def naive_plan() -> Plan:

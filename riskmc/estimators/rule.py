@@ -18,11 +18,12 @@ very estimate the rule accepted.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from riskmc import __version__
 from riskmc.config import Config
 from riskmc.estimates import Estimate
 from riskmc.estimators.blocks import block as simulate_block
-from riskmc.estimators.blocks import blocks_in_order
+from riskmc.estimators.blocks import blocks_in_order, spreads
 from riskmc.estimators.cascade import WindowCascade, cascade_estimates
 from riskmc.estimators.cascade import window_cascade as cascade_of
 from riskmc.estimators.plan import Plan
@@ -188,7 +189,7 @@ def run(
     stopped_by = ""
     rel_err = math.inf
     blocks: Generator[WindowSample, None, None]
-    if _spreads(executor):
+    if spreads(executor):
         blocks = (block for _, block in blocks_in_order(executor, [config], seed, limit, plan))
     else:
         blocks = (
@@ -222,11 +223,6 @@ def run(
     return _estimated(
         config, plan, seed, parts, stats, stopped_by, target_rel_err, min_hits, n_resamples, start
     )
-
-
-def _spreads(executor: Executor | None) -> TypeGuard[Executor]:
-    """Whether blocks go to ``executor`` (more than one local worker, or a cluster)."""
-    return executor is not None and getattr(executor, "workers", 2) > 1
 
 
 def _estimated(
@@ -283,7 +279,7 @@ def run_each(
     each the very :func:`run` of it.  On an ``executor`` of more than one worker the blocks
     of all of them are in flight together, so the workers simulate the next configurations
     while this process estimates a finished one."""
-    if not _spreads(executor):
+    if not spreads(executor):
         for config in configs:
             yield run(
                 config,
@@ -297,29 +293,16 @@ def run_each(
         return
     if not 1 <= trials <= 2**32:
         raise ValueError("the trials must be in [1, 2^32] (the engine's address layout)")
-    parts: list[WindowSample] = []
-    stats = CellStats()
-    current, start = 0, time.perf_counter()
     with contextlib.closing(blocks_in_order(executor, configs, seed, trials, plan)) as blocks:
-        for i, block in blocks:
-            if i != current:
-                yield _estimated(
-                    configs[current],
-                    plan,
-                    seed,
-                    parts,
-                    stats,
-                    "trials",
-                    None,
-                    DEFAULT_MIN_HITS,
-                    n_resamples,
-                    start,
-                )
-                parts, stats, current, start = [], CellStats(), i, time.perf_counter()
-            parts.append(block)
-            stats = stats.merge(CellStats.of(block))
-            if progress is not None:
-                progress(block.n, math.inf)
-    yield _estimated(
-        configs[current], plan, seed, parts, stats, "trials", None, DEFAULT_MIN_HITS, n_resamples, start
-    )
+        for i, group in itertools.groupby(blocks, key=lambda ib: ib[0]):
+            start = time.perf_counter()
+            parts: list[WindowSample] = []
+            stats = CellStats()
+            for _, block in group:  # merged in block order, as run() merges them
+                parts.append(block)
+                stats = stats.merge(CellStats.of(block))
+                if progress is not None:
+                    progress(block.n, math.inf)
+            yield _estimated(
+                configs[i], plan, seed, parts, stats, "trials", None, DEFAULT_MIN_HITS, n_resamples, start
+            )
