@@ -55,8 +55,10 @@ def _draws_only(k0, k1, fp, ip, emp, runs, gens):  # type: ignore[no-untyped-def
             acc += K._interval(k0, k1, trial, 0, g, fp[i], ip[i], emp)
         for m in range(runs):
             k, n = m % 3, m // 3
-            acc += K.draw_run(k0, k1, trial, 0, k, n)
-            K.run_durations(k0, k1, trial, 0, k, n, E, fp[i], ip[i], emp, r, lr, out, w1, w2, z)
+            acc += K.draw_run(k0, k1, trial, 0, k, n)[0]
+            K.run_durations(
+                k0, k1, trial, 0, k, n, E, fp[i], ip[i], emp, r, lr, out, w1, w2, z, -1, 0.0, False
+            )
             acc += out[0]
     return acc
 

@@ -17,7 +17,10 @@ measured coverage).  Cases:
   the shock is tilted too;
 * ``region``: a 3-cell region whose shock (5% of windows) hits several cells at once, with
   events of both strata, importance sampling: p_region_window and cells_per_event_window
-  (issue 11 measured 63% and 0%).
+  (issue 11 measured 63% and 0%);
+* ``rare-tail``, ``rare-retries``, ``rare-bursts``: no degraded run at all (configs/ordinary.toml's
+  cell), events from a latency tail (p ~ 9e-4), from retries (p ~ 1.4e-3), from plans
+  published in a burst (G = 2, p ~ 5e-4); ``--estimator rare``.
 
     python benchmarks/interval_coverage.py --case region [--seeds 200] [--trials 1000] [--workers 2]
 """
@@ -45,6 +48,14 @@ STRESS = {
     "cleanup": {"keep_generations": 10},
 }
 RETRIES = ["endpoints.count=20", "write.fail_prob=0.01"]
+ORDINARY = ["degraded.prob=0", "write.fail_prob=0"]
+RARE_NAMES = ("p_cell_window", "p_cell_window_no_degraded")
+#: The cases run with --estimator rare (the others with is).
+RARE_CASES = {
+    "rare-tail": [*ORDINARY, 'write.latency={dist="lognorm", s=1.2, scale=0.1}'],
+    "rare-retries": [*ORDINARY, "write.fail_prob=0.55"],
+    "rare-bursts": [*ORDINARY, "cleanup.keep_generations=2"],
+}
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "degraded": (["degraded.prob=3e-4", *RETRIES], ("p_cell_window", "p_cell_window_degraded")),
     "no-degraded": (
@@ -89,6 +100,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ],
         ("p_region_window", "cells_per_event_window", "events_per_region_year", "p_cell_window"),
     ),
+    **{name: (overrides, RARE_NAMES) for name, overrides in RARE_CASES.items()},
 }
 
 
@@ -129,7 +141,7 @@ def main() -> None:
     print(f"case {args.case}: reference, {args.reference_trials:,} plain region-windows ({took:.0f} s)")
     for k in names:
         print(f"  {k:28s} {ref[k]:.5g} [{ref[f'{k}_lo']:.5g}, {ref[f'{k}_hi']:.5g}]")
-    plan = estimators.resolve(config, 1, "is")
+    plan = estimators.resolve(config, 1, "rare" if args.case in RARE_CASES else "is")
     print(f"runs: {plan.label}")
     items = [(overrides, s, args.trials, plan, names) for s in range(1, args.seeds + 1)]
     rows = [r for _, r in sorted(map_points(one_run, items, args.workers), key=lambda x: x[0])]

@@ -53,7 +53,7 @@ def events_frame(run: Run) -> pl.DataFrame:
     records: list[dict[str, object]] = []
     if rows.size:
         params = run.plan.windows(run.config, run.seed, smp.trials[rows])
-        batch = params.batch(run.seed, run.plan.degraded_prob(params, run.seed))
+        batch = run.plan.batch(params, run.seed)
         weights = smp.weight[rows]  # (exp of every log-weight: once, not per event)
         for j, i in enumerate(rows):
             c_count = int(params.cells[j])

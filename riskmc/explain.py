@@ -82,8 +82,9 @@ def replay(config: Config, seed: int, trial: int, cell: int = 0, plan: Plan | No
         raise ValueError(f"trial {trial} has {int(params.cells[0])} cell(s); there is no cell {cell}")
     degraded = None if plan is None else plan.degraded_prob(params, seed)
     p_cell = None if degraded is None else float(degraded[0])
+    batch = params.batch(seed) if plan is None else plan.batch(params, seed)
     outcome, records = simulate_cell(
-        params.cell_params(0, p_cell), AddressedRandomness(params.batch(seed, degraded), 0, cell), trace=True
+        params.cell_params(0, p_cell), AddressedRandomness(batch, 0, cell), trace=True
     )
     return Replay(config.name, seed, trial, cell, outcome, records)
 

@@ -81,21 +81,15 @@ def _attempts(
     config: Config, seed: int, plan: Plan, rep: Replay, enactor: int, run: int, degraded: bool
 ) -> list[int]:
     """The attempts of each write of run ``run`` of ``enactor``, at the engine's addresses."""
-    from riskmc.engine import kernel as K
+    from riskmc.engine import AddressedRandomness
 
     params = plan.windows(config, seed, [rep.trial])
-    batch = params.batch(seed, plan.degraded_prob(params, seed))
-    fp, ip = batch.fp[0], batch.ip[0]
-    r = float(fp[K.F_R1] if degraded else fp[K.F_R0])
-    logr = float(K.log_(r)) if r > 0.0 else -1.0
-    k0, k1 = batch.key
-    out = []
-    for j in range(int(ip[K.I_E])):
-        _, n = K.write_duration(
-            k0, k1, rep.trial, rep.cell, enactor, run, j, fp, ip, batch.emp_latency, r, logr
+    drawn_degraded, draws = AddressedRandomness(plan.batch(params, seed), 0, rep.cell).draws(enactor, run)
+    if drawn_degraded != degraded:
+        raise RuntimeError(
+            f"run {run} of enactor {enactor}: the replay's degraded flag differs from the engine's"
         )
-        out.append(int(n))
-    return out
+    return [int(n) for n in draws[1]]
 
 
 def features(config: Config, seed: int, plan: Plan, rep: Replay) -> EventFeatures | None:

@@ -104,6 +104,14 @@ class UseDist:
             m = getattr(scipy.stats, self.name).mean(**self._scipy_params())
         return np.where(np.isnan(m), np.inf, np.asarray(m, dtype=float))
 
+    def median(self) -> np.ndarray:
+        """The median of each window's distribution."""
+        if self.name == "constant":
+            return self.params[:, 0].copy()
+        if self.name == EMPIRICAL:
+            return np.full(self.params.shape[0], float(np.median(self.samples)))
+        return np.asarray(getattr(scipy.stats, self.name).median(**self._scipy_params()), dtype=float)
+
     def row(self, i: int) -> ScalarDist:
         """Window i's distribution for the reference simulator's own sampler."""
         if self.name == "constant":

@@ -135,7 +135,7 @@ def test_shell_completion_completes_commands_and_options() -> None:
     out = subprocess.run([sys.executable, "-m", "riskmc"], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["--threads"]
     script = invoke(["--show-completion", "bash"])
-    assert script.exit_code == 0 and "_RISKMC_COMPLETE" in script.stdout
+    assert script.exit_code == 0 and "_RISKMC_COMPLETE" in script.stdout, (script.output, script.exception)
 
 
 def test_a_missing_output_directory_is_an_error(config_file: Path, tmp_path: Path) -> None:

@@ -236,3 +236,19 @@ def test_calibrate_rejects_bad_input(rare_file: Path, tmp_path: Path, args: list
     result = invoke(["calibrate", rare_file, *args, "--trials", "1000", "--out", tmp_path / "x"])
     assert_one_error_line(result, *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rare_estimator_from_the_command_line(tmp_path: Path) -> None:
+    """``--estimator rare``: the row names the estimator and its fitted proposal, and the
+    events it estimates need no degraded run (configs/ordinary.toml with retries)."""
+    config = Path(__file__).resolve().parent.parent / "configs" / "ordinary.toml"
+    out = tmp_path / "r"
+    args = ["run", config, "--set", "write.fail_prob=0.6", "--estimator", "rare", "--trials", 1000]
+    result = invoke([*args, "--seed", SEED, "--out", out, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    row = read_table(out.with_suffix(".csv")).row(0, named=True)
+    assert row["estimator"] == "rare" and str(row["proposal"]).startswith("rare(q=")
+    assert "retry" in str(row["proposal"]) and row["events_no_degraded"] == row["events"] > 0
+    assert str(row["p_cell_window_method"]).startswith("rare-event importance sampling (")
+    assert 1e-3 < float(row["p_cell_window"]) < 3e-2
+    assert "rare-event importance sampling" in result.stdout

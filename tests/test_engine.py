@@ -22,6 +22,7 @@ from riskmc.config import Config
 from riskmc.engine import kernel as K
 from riskmc.errors import ConfigError
 from riskmc.estimators import Plan, naive_plan, simulate
+from riskmc.estimators.slow import SlowRuns
 from riskmc.params import sample_windows
 
 from .conftest import stress_config
@@ -134,6 +135,58 @@ def test_replay_under_a_tilted_degraded_probability() -> None:
     trials = np.arange(60)
     events = replay(config, 5, trials, degraded_prob=np.full(trials.size, 0.3))
     assert events > 0
+
+
+#: Slow runs and planner bursts drawn often (every window from the tilted component).
+SLOW = SlowRuns(q_tail=0.15, tail=2.0, q_retry=0.15, fail_prob=0.6, q_burst=0.3, burst=-1.0, burst_len=4)
+SLOW_CASES = {
+    "lognorm-expon": ["degraded.prob=0.01", "cleanup.keep_generations=3"],
+    "pareto-weibull": [
+        'write.latency={dist="pareto", b=2.5, scale=0.05}',
+        'planner.interval={dist="weibull_min", c=1.5, scale=3}',
+        "cleanup.keep_generations=3",
+        "region.cells=2",
+    ],
+}
+
+
+class _Recording(engine.AddressedRandomness):
+    """The engine's randomness, recording the runs the reference starts."""
+
+    def __init__(self, batch: engine.Batch, row: int, cell: int) -> None:
+        super().__init__(batch, row, cell)
+        self.runs: list[tuple[int, int]] = []
+
+    def run_draws(self, k: int, n: int) -> tuple[bool, np.ndarray]:
+        self.runs.append((k, n))
+        return super().run_draws(k, n)
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_CASES))
+def test_replay_under_slow_runs_and_planner_bursts(name: str) -> None:
+    """Under the slow-run and burst tilts the reference replays every cell exactly from the
+    engine's draws, and the engine's window log ratio is the sum of every started run's and
+    every planner block's ratio, recomputed from those draws in Python (docs/model.md s. 8)."""
+    config = stress_config(SLOW_CASES[name])
+    trials = np.arange(300, 330)
+    params = sample_windows(config, 4, trials)
+    batch = params.batch(4)
+    SLOW.columns(batch.fp, np.ones(params.n, bool))
+    sums = engine.simulate(batch)
+    events = 0
+    for i in range(params.n):
+        log_ratio = 0.0
+        for c in range(int(params.cells[i])):
+            rnd = _Recording(batch, i, c)
+            ref = reference.simulate_cell(params.cell_params(i, float(batch.fp[i, K.F_PDEG])), rnd)
+            state = engine.CellState(batch, i, c).advance()
+            _assert_same(ref, state.result(), f"trial {trials[i]} cell {c}")
+            events += ref.event
+            log_ratio += sum(rnd.run_log_ratio(k, n) for k, n in rnd.runs)
+            log_ratio += rnd.planner_log_ratio(int(state.si[K.SI_NEWEST]) + 1)
+        assert sums[i, K.W_LOG_SLOW] == pytest.approx(log_ratio, rel=1e-9, abs=1e-9)
+    assert 0 < events < int(params.cells.sum())
+    assert np.ptp(sums[:, K.W_LOG_SLOW]) > 1.0  # the ratios are far from 1 and differ
 
 
 def test_window_sums_are_the_sums_of_their_cells() -> None:
@@ -276,7 +329,9 @@ def test_engine_results_are_pinned_to_their_bits() -> None:
 
     config = stress_config(AGREEMENT["cells-shock"] + ['write.latency={dist="gamma", a=2, scale=0.05}'])
     out = engine.simulate(sample_windows(config, 20251020, 200).batch(20251020))
-    assert hashlib.sha256(out.tobytes()).hexdigest() == ENGINE_DIGEST
+    # (the columns before the slow-run ratio, which is 0 without slow runs)
+    assert hashlib.sha256(np.ascontiguousarray(out[:, : K.W_LOG_SLOW]).tobytes()).hexdigest() == ENGINE_DIGEST
+    assert not out[:, K.W_LOG_SLOW :].any()
 
 
 ENGINE_DIGEST = "5e850a3024855eff0c75ee1c9e47f3b52d94a85f6724a8625932e7991d803c9a"

@@ -41,7 +41,7 @@ def test_every_draw_obeys_the_model_and_is_read_at_the_engine_s_addresses() -> N
     # the attempts behind the retried writes are the engine's: its durations are the replay's
     rep = m.representative
     params = sample_windows(cfg, SEED, [rep.trial])
-    batch = params.batch(SEED, plan.degraded_prob(params, SEED))
+    batch = plan.batch(params, SEED)
     start = next(
         r
         for r in rep.records
@@ -61,6 +61,7 @@ def test_every_draw_obeys_the_model_and_is_read_at_the_engine_s_addresses() -> N
             batch.emp_latency,
             r,
             float(K.log_(r)),
+            0.0,
         )
         assert duration == d
     assert most_likely(cfg, SEED, 3000, plan, draws=30).draws == m.draws  # addressed: the same draws

@@ -191,7 +191,7 @@ def test_attempts_are_geometric_and_backoff_is_jittered() -> None:
     r = 0.4
     durations, attempts = [], []
     for j in range(20_000):
-        d, n = K.write_duration(*KEY, 1, 0, 0, 0, j, fp, ip, EMPTY, r, float(np.log(r)))
+        d, n = K.write_duration(*KEY, 1, 0, 0, 0, j, fp, ip, EMPTY, r, float(np.log(r)), 0.0)
         durations.append(d)
         attempts.append(n)
     n = np.array(attempts, float)
@@ -209,5 +209,5 @@ def test_a_write_beyond_the_attempt_field_is_flagged_not_wrapped() -> None:
     fp[K.F_LATENCY] = 0.1
     ip[K.I_LATENCY] = K.D_CONSTANT
     r = 1.0 - 1e-7  # ~1e7 attempts: beyond 65,535
-    d, n = K.write_duration(*KEY, 1, 0, 0, 0, 0, fp, ip, EMPTY, r, float(np.log1p(-1e-7)))
+    d, n = K.write_duration(*KEY, 1, 0, 0, 0, 0, fp, ip, EMPTY, r, float(np.log1p(-1e-7)), 0.0)
     assert n == -1 and np.isnan(d)

@@ -68,6 +68,7 @@ class Estimator(StrEnum):
     auto = "auto"
     naive = "naive"
     importance = "is"
+    rare = "rare"
 
 
 def _check_overrides(values: list[str] | None) -> list[str]:
@@ -196,7 +197,10 @@ EstimatorOption = Annotated[
         "common-cause shock), a defensive mixture that keeps --defensive of the windows untilted, so "
         "that no cause of the event is hidden; auto: is when a 1,000-window pilot sees fewer than "
         f"{AUTO_NAIVE_HITS} events and expects fewer than {AUTO_IS_BELOW:g} (but some) degraded runs per "
-        "region-window or a rare shock, else naive (docs/model.md section 8).",
+        "region-window or a rare shock, else naive; rare: is that also tilts slow runs (a latency "
+        "tail, retries) and planner bursts, fitted by cross-entropy, for events that need no degraded "
+        "run; its intervals assume the event goes through what it tilts, so it is never chosen by auto "
+        "(docs/model.md section 8).",
     ),
 ]
 DefensiveOption = Annotated[

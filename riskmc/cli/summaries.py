@@ -154,7 +154,8 @@ def print_lines(lines: Sequence[tuple[str, str]], written: Sequence[Path] = ()) 
 def short_method(method: str) -> str:
     """A method text without the estimator's label in front (the summary names it once)."""
     head, sep, tail = method.partition("): ")
-    return tail if sep and head.startswith("importance sampling") else method
+    labels = ("importance sampling", "rare-event importance sampling")
+    return tail if sep and head.startswith(labels) else method
 
 
 def json_value(value: Any) -> Any:

@@ -51,6 +51,11 @@ WINDOW_COLUMNS = (
     "observed_h",
     "first_event_cell",
     "error",
+    "log_slow_ratio",
+    "ce_attempts",
+    "ce_tail_variable",
+    "ce_tail_wins",
+    "ce_burst",
 )
 
 _ERRORS = {
@@ -98,6 +103,20 @@ class Batch:
     @property
     def key(self) -> tuple[np.uint64, np.uint64]:
         return seed_key(self.seed)
+
+
+def _log_tail_ratio(kind: int, y: np.ndarray, a: float) -> np.ndarray:
+    """log of a tilted tail variable's density over the model's: a normal shifted to mean a,
+    or a standard exponential at rate e^-a."""
+    if kind == K.D_LOGNORM:
+        return a * y - a * a / 2.0
+    theta = np.exp(-a)
+    return np.log(theta) - (theta - 1.0) * y
+
+
+def _tilted_fail_prob(r: float, rs: float) -> float:
+    """A run's fail probability in the retry-slow component: max(r, rs), 0 kept at 0."""
+    return max(r, rs) if r > 0.0 else r
 
 
 def _raise_errors(codes: np.ndarray, trials: np.ndarray) -> None:
@@ -178,23 +197,92 @@ class AddressedRandomness:
         t = 0.0
         g = 1
         while True:
-            t = t + float(
-                K.draw_interval(
-                    self.k0, self.k1, self.trial, self.cell, g, self.fp, self.ip, self.batch.emp_planner
-                )
-            )
+            t = t + self._interval(g)[0]
             yield t
             g += 1
+
+    def _interval(self, g: int) -> tuple[float, float, float]:
+        """X_g as the engine draws it (planner bursts included), its tail variable, its block's flag."""
+        x, y, bursty = K.planner_draw(
+            self.k0, self.k1, self.trial, self.cell, g, self.fp, self.ip, self.batch.emp_planner
+        )
+        return float(x), float(y), float(bursty)
+
+    def planner_log_ratio(self, drawn: int) -> float:
+        """log of the planner-burst likelihood ratio of intervals X_1 .. X_drawn (docs/model.md
+        section 8: per block of B generations, (1 - q_b) + q_b x the product of its intervals'
+        tail density ratios, the last block with the intervals drawn so far)."""
+        qb = float(self.fp[K.F_QB])
+        if qb == 0.0:
+            return 0.0
+        kind, a, B = int(self.ip[K.I_PLANNER]), float(self.fp[K.F_BURST]), int(self.fp[K.F_BURST_LEN])
+        y = np.array([self._interval(g)[1] for g in range(1, drawn + 1)])
+        log_t = _log_tail_ratio(kind, y, a)
+        sums = [float(log_t[i : i + B].sum()) for i in range(0, drawn, B)]
+        return float(sum(np.logaddexp(np.log1p(-qb), np.log(qb) + v) for v in sums))
 
     def wake_offset(self, k: int) -> float:
         return float(K.draw_wake(self.k0, self.k1, self.trial, self.cell, k)) * float(self.fp[K.F_POLL])
 
     def run_draws(self, k: int, n: int) -> tuple[bool, np.ndarray]:
-        degraded = bool(K.draw_run(self.k0, self.k1, self.trial, self.cell, k, n) < self.fp[K.F_PDEG])
-        durations = K.draw_durations(
-            self.k0, self.k1, self.trial, self.cell, k, n, self.fp, self.ip, self.batch.emp_latency, degraded
+        degraded, draws = self.draws(k, n)
+        return degraded, draws[0]
+
+    def draws(self, k: int, n: int) -> tuple[bool, np.ndarray]:
+        """Run n of enactor k as the kernel draws it: its degraded flag, then its slow-run
+        component (docs/model.md section 8) from the block's second uniform; (degraded,
+        (durations, attempts, first tail variables) per write)."""
+        fp = self.fp
+        u_degraded, u_slow = K.draw_run(self.k0, self.k1, self.trial, self.cell, k, n)
+        degraded = bool(u_degraded < fp[K.F_PDEG])
+        r = float(fp[K.F_R1] if degraded else fp[K.F_R0])
+        ql_draw = float(fp[K.F_QL_DRAW]) if int(self.ip[K.I_LATENCY]) in K.TAIL_KINDS else 0.0
+        qr_draw = float(fp[K.F_QR_DRAW])
+        endpoints = int(self.ip[K.I_E])
+        jstar = -1
+        if u_slow < ql_draw:
+            jstar = min(int(u_slow / ql_draw * endpoints), endpoints - 1)
+        elif u_slow < ql_draw + qr_draw:
+            r = _tilted_fail_prob(r, float(fp[K.F_RS]))
+        draws = K.draw_durations(
+            self.k0,
+            self.k1,
+            self.trial,
+            self.cell,
+            k,
+            n,
+            fp,
+            self.ip,
+            self.batch.emp_latency,
+            r,
+            jstar,
+            float(fp[K.F_TAIL]) if jstar >= 0 else 0.0,
         )
-        return degraded, durations
+        return degraded, draws
+
+    def run_log_ratio(self, k: int, n: int) -> float:
+        """log rho of run n of enactor k: its likelihood ratio under the slow-run mixture to
+        the model, from its draws (docs/model.md section 8; the kernel sums the same per
+        window in ``log_slow_ratio``)."""
+        fp = self.fp
+        kind = int(self.ip[K.I_LATENCY])
+        ql = float(fp[K.F_QL]) if kind in K.TAIL_KINDS else 0.0
+        qr = float(fp[K.F_QR])
+        if ql == 0.0 and qr == 0.0:
+            return 0.0
+        degraded, draws = self.draws(k, n)
+        attempts, y = draws[1], draws[2]
+        rb = float(fp[K.F_R1] if degraded else fp[K.F_R0])
+        rt = _tilted_fail_prob(rb, float(fp[K.F_RS]))
+        a = float(fp[K.F_TAIL])
+        terms = [np.log1p(-ql - qr)]
+        if ql > 0.0:
+            terms.append(np.log(ql) + np.logaddexp.reduce(_log_tail_ratio(kind, y, a)) - np.log(y.size))
+        if qr > 0.0:
+            extra = float(attempts.sum() - attempts.size)
+            log_r = 0.0 if rt == rb else extra * np.log(rt / rb) + attempts.size * np.log((1 - rt) / (1 - rb))
+            terms.append(np.log(qr) + log_r)
+        return float(np.logaddexp.reduce(terms))
 
 
 class CellState:

@@ -487,6 +487,8 @@ D_PARETO = 6  # b, loc, scale
 D_UNIFORM = 7  # loc, scale
 D_LOGUNIFORM = 8  # a, b, loc, scale
 D_EMPIRICAL = 9  # none: resampling of the key's observed values
+#: Latency kinds with a tail variable the slow-run proposal can tilt (:func:`tails`).
+TAIL_KINDS = (D_LOGNORM, D_EXPON, D_WEIBULL_MIN, D_LOMAX, D_PARETO)
 
 
 @njit(**_JIT)
@@ -545,6 +547,57 @@ def sample(kind, p0, p1, p2, p3, emp, r, c0, c1, c2, c3, k0, k1):
     return np.nan
 
 
+# -- the tail variable of a latency, which the slow-run proposal tilts (docs/model.md s. 8) --
+
+
+@njit(inline="always", **_JIT)
+def tails(kind):
+    """Whether a latency kind has a tail variable to tilt: the lognormal's normal, or the
+    standard exponential -log u of the kinds drawn by inversion (exponential, Weibull, Lomax,
+    Pareto)."""
+    return (
+        kind == D_LOGNORM or kind == D_EXPON or kind == D_WEIBULL_MIN or kind == D_LOMAX or kind == D_PARETO
+    )
+
+
+@njit(**_JIT)
+def tail_variable(kind, r, c0, c1, c2, c3, k0, k1):
+    """The model's tail variable y of the word r (as :func:`sample` draws it)."""
+    if kind == D_LOGNORM:
+        return normal(r, c0, c1, c2, c3, k0, k1)
+    return -log_(u_oc(r))
+
+
+@njit(inline="always", **_JIT)
+def from_tail(kind, p0, p1, p2, y):
+    """The latency of tail variable y, by the same operations as :func:`sample`."""
+    if kind == D_LOGNORM:
+        return p1 + p2 * exp_(p0 * y)
+    if kind == D_EXPON:
+        return p0 + p1 * y
+    if kind == D_WEIBULL_MIN:
+        return p1 + p2 * exp_(log_(y) / p0)
+    if kind == D_LOMAX:
+        return p1 + p2 * (exp_(y / p0) - 1.0)
+    return p1 + p2 * exp_(y / p0)  # Pareto
+
+
+@njit(inline="always", **_JIT)
+def tilt_tail(kind, y, a):
+    """y tilted by a: the normal shifted to mean a, or the exponential at rate e^-a."""
+    if kind == D_LOGNORM:
+        return y + a
+    return y * exp_(a)
+
+
+@njit(inline="always", **_JIT)
+def log_tail_ratio(kind, y, a):
+    """log of the tilted density of the tail variable over the model's, at y."""
+    if kind == D_LOGNORM:
+        return a * y - 0.5 * a * a
+    return -a - (exp_(-a) - 1.0) * y
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-window inputs (float and integer columns) and outputs
 # ---------------------------------------------------------------------------------------------
@@ -562,7 +615,25 @@ F_LEASE = 9
 F_PLANNER = 10  # 4 parameters each
 F_LATENCY = 14
 F_REPAIR = 18
-NF = 22
+# Slow runs (importance sampling, docs/model.md section 8): the per-run probabilities of the
+# tail-slow and retry-slow components in the proposal's density (F_QL, F_QR) and as drawn
+# (F_QL_DRAW, F_QR_DRAW: 0 in the windows drawn from the model), the tail tilt a of the one
+# slowed write (a lognormal's normal + a; an exponential tail variable's rate e^-a), the
+# retry-slow fail probability.
+F_QL = 22
+F_QR = 23
+F_QL_DRAW = 24
+F_QR_DRAW = 25
+F_TAIL = 26
+F_RS = 27
+# Planner bursts (the same section): blocks of F_BURST_LEN generations (1 .. B, B + 1 .. 2B,
+# ...), each bursty with probability F_QB in the density, F_QB_DRAW as drawn; a bursty block's
+# intervals have their tail variable tilted by F_BURST (< 0: shorter).
+F_QB = 28
+F_QB_DRAW = 29
+F_BURST = 30
+F_BURST_LEN = 31
+NF = 32
 
 I_TRIAL = 0  # trial index: counter word c0
 I_K = 1
@@ -590,7 +661,13 @@ W_AGE = 7  # mean over cells of the cell's mean plan age
 W_OBSERVED_H = 8  # sum over cells of t_end, hours
 W_FIRST_EVENT_CELL = 9  # lowest cell with an event, -1 if none
 W_ERROR = 10
-NW = 11
+W_LOG_SLOW = 11  # log of the window's slow-run and planner-burst likelihood ratios (section 8)
+# Over the event cells, for the cross-entropy choice of the slow runs (estimators.slow):
+W_CE_F = 12  # sum of the cell's largest attempts-beyond-the-first of one run
+W_CE_Y = 13  # sum of the cell's largest first tail variable of a write
+W_CE_TAIL = 14  # cells whose most tail-like run's tail term beats the most retry-like one's
+W_CE_BURST = 15  # sum of the mean tail variable of the B - 1 intervals before the event
+NW = 16
 
 #: One cell-window (simulate_cell).
 C_EVENT = 0
@@ -604,7 +681,12 @@ C_ABANDONED = 7
 C_CAUSE = 8  # 0 none, 1 a write, 2 a clean-up
 C_REPAIR = 9  # R of the event (0 without one)
 C_ERROR = 10
-NC = 11
+C_LOG_SLOW = 11
+C_MAX_F = 12
+C_MAX_Y = 13
+C_TAIL_WINS = 14
+C_BURST_Y = 15
+NC = 16
 
 #: Error codes (W_ERROR / C_ERROR); riskmc.engine turns them into messages.
 E_ATTEMPTS = 1
@@ -619,7 +701,14 @@ SF_NEXT_PUB = 1
 SF_RENEWED = 2  # last lease renewal
 SF_AGE = 3  # plan-age integral: sum over endpoints of int (t - P_{A_e(t)}) dt
 SF_T_END = 4
-NSF = 5
+SF_LOG_SLOW = 5  # sum over the runs started of log rho (slow-run likelihood ratio)
+SF_MAX_Y = 6  # largest first tail variable of a write (-inf: none yet)
+SF_MAX_L1 = 7  # largest tail term of a run's log rho
+SF_MAX_L2 = 8  # largest retry term of a run's log rho
+SF_BLOCK_SUM = 9  # sum of the log tail ratios of the current planner block's intervals
+SF_LOG_PLAN = 10  # sum over the closed planner blocks of their log ratio
+SF_BURST_Y = 11  # at an event: the mean tail variable of the B - 1 intervals up to the newest
+NSF = 12
 SI_NEWEST = 0
 SI_H = 1
 SI_D = 2  # every generation below D is deleted, except the spared ones
@@ -631,7 +720,9 @@ SI_ABANDONED = 7
 SI_EVENT = 8  # 0 running, 1 a write emptied a record, 2 a clean-up did, 3 window over
 SI_ERROR = 9
 SI_AFFECTED = 10
-NSI = 11
+SI_MAX_F = 11  # most attempts beyond the first of one run
+SI_BURST = 12  # the current planner block is drawn bursty
+NSI = 13
 EF_T = 0  # next occurrence
 EF_PUB = 1  # publication time of the run's generation
 EF_START = 2  # when the run began
@@ -672,13 +763,71 @@ def _interval(k0, k1, trial, cell, g, fp, ip, emp):
     )
 
 
+@njit(inline="always", **_JIT)
+def _block_log_ratio(qb, block_sum):
+    """log of a planner block's ratio, (1 - qb) + qb exp(sum of its log tail ratios)."""
+    m = max(0.0, block_sum)
+    return m + log_((1.0 - qb) * exp_(-m) + qb * exp_(block_sum - m))
+
+
 @njit(**_JIT)
-def write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr):
+def planner_draw(k0, k1, trial, cell, g, fp, ip, emp):
+    """X_g as the engine draws it under the burst mixture, from its address alone: (X_g, its
+    tail variable as drawn, 1.0 if its block is bursty).  Without bursts (F_QB = 0) X_g is
+    :func:`_interval`'s and the tail variable NaN."""
+    qb = fp[F_QB]
+    if qb == 0.0 or not tails(ip[I_PLANNER]):
+        return _interval(k0, k1, trial, cell, g, fp, ip, emp), np.nan, 0.0
+    B = np.int64(fp[F_BURST_LEN])
+    first = g - (g - 1) % B
+    c1 = word1(P_PLANNER, 0, cell, 0)
+    _, _, f2, f3 = philox(U64(trial), c1, U64(first), U64(0), k0, k1)
+    bursty = u_open(bits64(f2, f3)) < fp[F_QB_DRAW]
+    o0, o1, _, _ = philox(U64(trial), c1, U64(g), U64(0), k0, k1)
+    kind = ip[I_PLANNER]
+    y = tail_variable(kind, bits64(o0, o1), U64(trial), c1, U64(g), U64(0), k0, k1)
+    if bursty:
+        y = tilt_tail(kind, y, fp[F_BURST])
+    f = F_PLANNER
+    return from_tail(kind, fp[f], fp[f + 1], fp[f + 2], y), y, 1.0 if bursty else 0.0
+
+
+@njit(**_JIT)
+def _interval_drawn(k0, k1, trial, cell, g, fp, ip, emp, sf, si):
+    """X_g in the simulation: :func:`_interval`, or under the burst mixture as
+    :func:`planner_draw` gives it, the block's flag kept in si and its log tail ratios
+    summed in sf (a finished block's log ratio moved to SF_LOG_PLAN)."""
+    qb = fp[F_QB]
+    if qb == 0.0 or not tails(ip[I_PLANNER]):  # (the plan never tilts what the kernel cannot)
+        return _interval(k0, k1, trial, cell, g, fp, ip, emp)
+    B = np.int64(fp[F_BURST_LEN])
+    c0 = U64(trial)
+    c1 = word1(P_PLANNER, 0, cell, 0)
+    c2 = U64(g)
+    o0, o1, o2, o3 = philox(c0, c1, c2, U64(0), k0, k1)
+    if (g - 1) % B == 0:  # the first generation of a block: close the last, draw this one's flag
+        if g > 1:
+            sf[SF_LOG_PLAN] += _block_log_ratio(qb, sf[SF_BLOCK_SUM])
+        sf[SF_BLOCK_SUM] = 0.0
+        si[SI_BURST] = 1 if u_open(bits64(o2, o3)) < fp[F_QB_DRAW] else 0
+    kind = ip[I_PLANNER]
+    a = fp[F_BURST]
+    y = tail_variable(kind, bits64(o0, o1), c0, c1, c2, U64(0), k0, k1)
+    if si[SI_BURST] != 0:
+        y = tilt_tail(kind, y, a)
+    sf[SF_BLOCK_SUM] += log_tail_ratio(kind, y, a)
+    f = F_PLANNER
+    return from_tail(kind, fp[f], fp[f + 1], fp[f + 2], y)
+
+
+@njit(**_JIT)
+def write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr, tail):
     """D of write j of enactor k's run n: (duration, attempts); attempts < 0 on a layout or
     sampler failure.  The block at (trial, ATTEMPT, cell, k; n; j << 16) gives the first
-    latency (its first half) and the attempt count by inversion (its second half: N > 1
-    exactly when u <= r, N - 1 = floor(log u / log r)); attempt a >= 1 reads block
-    (j << 16 | a): the latency of attempt a + 1 and the jitter V_a of backoff B_a."""
+    latency (its first half; its tail variable tilted by ``tail`` unless 0) and the attempt
+    count by inversion (its second half: N > 1 exactly when u <= r, N - 1 = floor(log u /
+    log r)); attempt a >= 1 reads block (j << 16 | a): the latency of attempt a + 1 and the
+    jitter V_a of backoff B_a."""
     c0 = U64(trial)
     c1 = word1(P_ATTEMPT, 0, cell, k)
     c2 = U64(n)
@@ -686,7 +835,11 @@ def write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr):
     f = F_LATENCY
     kind = ip[I_LATENCY]
     o0, o1, o2, o3 = philox(c0, c1, c2, c3, k0, k1)
-    d = sample(kind, fp[f], fp[f + 1], fp[f + 2], fp[f + 3], emp, bits64(o0, o1), c0, c1, c2, c3, k0, k1)
+    if tail != 0.0:
+        y = tilt_tail(kind, tail_variable(kind, bits64(o0, o1), c0, c1, c2, c3, k0, k1), tail)
+        d = from_tail(kind, fp[f], fp[f + 1], fp[f + 2], y)
+    else:
+        d = sample(kind, fp[f], fp[f + 1], fp[f + 2], fp[f + 3], emp, bits64(o0, o1), c0, c1, c2, c3, k0, k1)
     u = u_oc(bits64(o2, o3))
     if u > r:
         return d, 1
@@ -719,12 +872,15 @@ def _zig_first(r):
     return x if rabs < _ZKI[idx] else np.nan
 
 
-@njit(inline="always", **_JIT)
-def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w2, z):
+@njit(**_JIT)
+def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w2, z, jstar, tail, need_y):
     """The E write durations of enactor k's run n into out[:E], exactly as
     :func:`write_duration` gives them one by one, but in phases that vectorize: the Philox
     blocks of every write, the ziggurat's first tries, the exponentials (lognormal
-    latencies), then the rare slow normals and retried writes.  Returns an error code."""
+    latencies), then the rare slow normals and retried writes.  Write ``jstar`` (none if
+    < 0) has its first latency's tail variable tilted by ``tail``; with ``need_y`` (or a
+    tilted write) z[:E] holds every write's first tail variable as drawn.  Returns (error
+    code, attempts beyond the first over the run's writes)."""
     c0 = U64(trial)
     c1 = word1(P_ATTEMPT, 0, cell, k)
     c2 = U64(n)
@@ -744,24 +900,103 @@ def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w
             out[j] = p1 + p2 * exp_(p0 * z[j])
         for j in range(E):  # ... and that normal is drawn in full (0.7% of draws)
             if z[j] != z[j]:
-                out[j] = p1 + p2 * exp_(p0 * normal(w1[j], c0, c1, c2, U64(j) << _S16, k0, k1))
+                z[j] = normal(w1[j], c0, c1, c2, U64(j) << _S16, k0, k1)
+                out[j] = p1 + p2 * exp_(p0 * z[j])
                 if out[j] != out[j]:
                     error = E_CONTINUATION
+        if jstar >= 0:
+            z[jstar] = z[jstar] + tail
+            out[jstar] = p1 + p2 * exp_(p0 * z[jstar])
     else:
         for j in range(E):
             out[j] = sample(kind, p0, p1, p2, p3, emp, w1[j], c0, c1, c2, U64(j) << _S16, k0, k1)
             if out[j] != out[j]:
                 error = E_CONTINUATION
+        if (need_y or jstar >= 0) and tails(kind):
+            for j in range(E):
+                z[j] = -log_(u_oc(w1[j]))
+            if jstar >= 0:
+                z[jstar] = tilt_tail(kind, z[jstar], tail)
+                out[jstar] = from_tail(kind, p0, p1, p2, z[jstar])
+    extra = 0
     if retried > U64(0):  # the attempts after the first, one block each (write_duration)
         for j in range(E):
             if w2[j] != U64(0):
-                d2, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr)
+                d2, na = write_duration(
+                    k0, k1, trial, cell, k, n, j, fp, ip, emp, r, logr, tail if j == jstar else 0.0
+                )
                 if na < 0:
                     error = E_ATTEMPTS
-                elif d2 != d2:
-                    error = E_CONTINUATION
+                else:
+                    extra += na - 1
+                    if d2 != d2:
+                        error = E_CONTINUATION
                 out[j] = d2
-    return error
+    return error, extra
+
+
+@njit(**_JIT)
+def _slow_run(kind, z, E, extra, ql, qr, a, rb, rt, sf, si):
+    """A started run's slow-run ratio into the cell's state: log rho summed (SF_LOG_SLOW), and
+    the largest tail and retry terms, attempts beyond the first and first tail variable so
+    far (the cross-entropy fit's, :mod:`riskmc.estimators.slow`)."""
+    lrho, l1, l2 = slow_log_ratio(kind, z, E, extra, ql, qr, a, rb, rt)
+    sf[SF_LOG_SLOW] += lrho
+    sf[SF_MAX_L1] = max(sf[SF_MAX_L1], l1)
+    sf[SF_MAX_L2] = max(sf[SF_MAX_L2], l2)
+    si[SI_MAX_F] = max(si[SI_MAX_F], extra)
+    if ql > 0.0:
+        for j in range(E):
+            sf[SF_MAX_Y] = max(sf[SF_MAX_Y], z[j])
+
+
+@njit(**_JIT)
+def _close_planner(k0, k1, trial, cell, fp, ip, emp, sf, newest, event):
+    """At a cell's end: its last planner block's log ratio, with the intervals drawn so far;
+    at an event also the mean tail variable of the B - 1 intervals up to the newest
+    generation (those that overtook; the cross-entropy fit's)."""
+    sf[SF_LOG_PLAN] += _block_log_ratio(fp[F_QB], sf[SF_BLOCK_SUM])
+    sf[SF_BLOCK_SUM] = 0.0
+    if event:
+        B = np.int64(fp[F_BURST_LEN])
+        acc = 0.0
+        cnt = 0
+        for g in range(max(1, newest + 2 - B), newest + 1):
+            _, y, _ = planner_draw(k0, k1, trial, cell, g, fp, ip, emp)
+            acc += y
+            cnt += 1
+        sf[SF_BURST_Y] = acc / cnt if cnt > 0 else 0.0
+
+
+@njit(**_JIT)
+def slow_log_ratio(kind, z, E, extra, ql, qr, a, rb, rt):
+    """log rho, the likelihood ratio of a run under the slow-run mixture to the model:
+    rho = (1 - ql - qr) + ql (1/E) sum_j t_j(z_j) + qr (rt/rb)^F ((1 - rt)/(1 - rb))^E,
+    t_j the tail tilt's density ratio at write j's first tail variable, F the attempts beyond
+    the first over the run's E writes (docs/model.md section 8).  In logs, largest term first;
+    with the log of its tail and retry terms (-inf where off)."""
+    l0 = log_(1.0 - ql - qr)
+    l1 = -np.inf
+    if ql > 0.0:
+        top = -np.inf
+        for j in range(E):
+            top = max(top, log_tail_ratio(kind, z[j], a))
+        acc = 0.0
+        for j in range(E):
+            acc += exp_(log_tail_ratio(kind, z[j], a) - top)
+        l1 = log_(ql) + top + log_(acc / E)
+    l2 = -np.inf
+    if qr > 0.0:
+        l2 = log_(qr)
+        if rt != rb:
+            l2 += extra * (log_(rt) - log_(rb)) + E * (log_(1.0 - rt) - log_(1.0 - rb))
+    m = max(l0, max(l1, l2))
+    acc = exp_(l0 - m)
+    if ql > 0.0:
+        acc += exp_(l1 - m)
+    if qr > 0.0:
+        acc += exp_(l2 - m)
+    return m + log_(acc), l1, l2
 
 
 @njit(inline="always", **_JIT)
@@ -789,10 +1024,13 @@ def init_cell(k0, k1, trial, cell, fp, ip, emp_planner, sf, si, ef, ei, pf, A, p
     E = ip[I_E]
     poll = fp[F_POLL]
     sf[:] = 0.0
+    sf[SF_MAX_Y] = -np.inf
+    sf[SF_MAX_L1] = -np.inf
+    sf[SF_MAX_L2] = -np.inf
     si[:] = 0
     si[SI_HOLDER] = -1
     pub[0] = 0.0
-    sf[SF_NEXT_PUB] = _interval(k0, k1, trial, cell, 1, fp, ip, emp_planner)
+    sf[SF_NEXT_PUB] = _interval_drawn(k0, k1, trial, cell, 1, fp, ip, emp_planner, sf, si)
     for e in range(E):
         A[e] = 0
         pf[e, PF_PUB] = 0.0
@@ -822,6 +1060,21 @@ def advance_cell(
     lr0 = log_(r0) if r0 > 0.0 else -1.0
     lr1 = log_(r1) if r1 > 0.0 else -1.0
     pdeg = fp[F_PDEG]
+    ql = fp[F_QL]
+    qr = fp[F_QR]
+    ql_draw = fp[F_QL_DRAW]
+    qr_draw = fp[F_QR_DRAW]
+    tail = fp[F_TAIL]
+    kind_latency = ip[I_LATENCY]
+    if not tails(kind_latency):  # (the plan never tilts a tail the kernel cannot)
+        ql = 0.0
+        ql_draw = 0.0
+    slow = ql > 0.0 or qr > 0.0
+    rs = fp[F_RS]
+    rt0 = max(r0, rs) if r0 > 0.0 else r0  # a fail probability of 0 stays 0 (ratio 1)
+    rt1 = max(r1, rs) if r1 > 0.0 else r1
+    lrt0 = log_(rt0) if rt0 > 0.0 else -1.0
+    lrt1 = log_(rt1) if rt1 > 0.0 else -1.0
     min_age = fp[F_MIN_AGE]
     deadline = fp[F_DEADLINE]
     lease = fp[F_LEASE]
@@ -1030,7 +1283,9 @@ def advance_cell(
                         grown[: pub.size] = pub
                         pub = grown
                     pub[newest] = newest_pub
-                    next_pub = newest_pub + _interval(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner)
+                    next_pub = newest_pub + _interval_drawn(
+                        k0, k1, trial, cell, newest + 1, fp, ip, emp_planner, sf, si
+                    )
                     if next_pub != next_pub:  # a sampler out of continuation blocks
                         error = E_CONTINUATION
                         break
@@ -1061,12 +1316,22 @@ def advance_cell(
                     break
                 ei[b, EI_RUNS] = n + 1
                 runs += 1
-                o0, o1, _, _ = philox(U64(trial), word1(P_RUN, 0, cell, b), U64(n), U64(0), k0, k1)
+                o0, o1, o2, o3 = philox(U64(trial), word1(P_RUN, 0, cell, b), U64(n), U64(0), k0, k1)
                 dg = u_open(bits64(o0, o1)) < pdeg
                 ei[b, EI_DEGRADED] = 1 if dg else 0
                 if dg:
                     degraded += 1
-                error = run_durations(
+                r_run = r1 if dg else r0
+                lr_run = lr1 if dg else lr0
+                jstar = -1
+                if slow:  # the slow-run component, from the block's second half
+                    u2 = u_open(bits64(o2, o3))
+                    if u2 < ql_draw:  # tail-slow: one write, uniform among the E
+                        jstar = min(np.int64(u2 / ql_draw * E), E - 1)
+                    elif u2 < ql_draw + qr_draw:  # retry-slow: every write at the tilted r
+                        r_run = rt1 if dg else rt0
+                        lr_run = lrt1 if dg else lrt0
+                error, extra = run_durations(
                     k0,
                     k1,
                     trial,
@@ -1077,15 +1342,22 @@ def advance_cell(
                     fp,
                     ip,
                     emp_latency,
-                    r1 if dg else r0,
-                    lr1 if dg else lr0,
+                    r_run,
+                    lr_run,
                     dur[b],
                     w1,
                     w2,
                     z,
+                    jstar,
+                    tail,
+                    ql > 0.0,
                 )
                 if error != 0:
                     break
+                if slow:
+                    _slow_run(
+                        kind_latency, z, E, extra, ql, qr, tail, r1 if dg else r0, rt1 if dg else rt0, sf, si
+                    )
                 ei[b, EI_GEN] = g
                 ef[b, EF_PUB] = newest_pub
                 ef[b, EF_START] = t
@@ -1118,6 +1390,8 @@ def advance_cell(
         select = not ef[b, EF_T] < other
 
     if status == WINDOW_OVER or status == CAUSE_WRITE or status == CAUSE_CLEANUP:
+        if fp[F_QB] > 0.0 and tails(ip[I_PLANNER]):
+            _close_planner(k0, k1, trial, cell, fp, ip, emp_planner, sf, newest, status != WINDOW_OVER)
         sf[SF_T_END] = t_end
         for e in range(E):  # close every endpoint's plan-age integral at t_end
             since = pf[e, PF_SINCE]
@@ -1216,6 +1490,11 @@ def cell_outcome(k0, k1, trial, cell, fp, ip, weights, emp_repair, sf, si, A, sp
     out[C_CAUSE] = status if event else 0
     out[C_REPAIR] = repair
     out[C_ERROR] = si[SI_ERROR]
+    out[C_LOG_SLOW] = sf[SF_LOG_SLOW] + sf[SF_LOG_PLAN]
+    out[C_BURST_Y] = sf[SF_BURST_Y] if event and fp[F_QB] > 0.0 else 0.0
+    out[C_MAX_F] = si[SI_MAX_F]
+    out[C_MAX_Y] = sf[SF_MAX_Y]
+    out[C_TAIL_WINS] = 1.0 if sf[SF_MAX_L1] > sf[SF_MAX_L2] else 0.0
     if repair != repair:
         out[C_ERROR] = E_CONTINUATION
 
@@ -1284,11 +1563,17 @@ def _windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out,
                     w[W_IMPACT_NODEG] += impact
                 if w[W_FIRST_EVENT_CELL] < 0.0:
                     w[W_FIRST_EVENT_CELL] = c
+                w[W_CE_F] += cell_out[C_MAX_F]
+                if cell_out[C_MAX_Y] > -np.inf:
+                    w[W_CE_Y] += cell_out[C_MAX_Y]
+                w[W_CE_TAIL] += cell_out[C_TAIL_WINS]
+                w[W_CE_BURST] += cell_out[C_BURST_Y]
             w[W_RUNS] += cell_out[C_RUNS]
             w[W_DEGRADED] += cell_out[C_DEGRADED]
             w[W_ABANDONED] += cell_out[C_ABANDONED]
             w[W_AGE] += cell_out[C_AGE] / C
             w[W_OBSERVED_H] += cell_out[C_T_END] / 3600.0
+            w[W_LOG_SLOW] += cell_out[C_LOG_SLOW]
 
 
 #: Windows per parallel task: large enough to amortise the workspace, small for balance.
@@ -1323,11 +1608,6 @@ def simulate_windows_parallel(k0, k1, fp, ip, weights, emp_planner, emp_latency,
 
 
 @njit(**_JIT)
-def draw_interval(k0, k1, trial, cell, g, fp, ip, emp):
-    return _interval(k0, k1, trial, cell, g, fp, ip, emp)
-
-
-@njit(**_JIT)
 def draw_wake(k0, k1, trial, cell, k):
     """U_k / poll: the uniform of enactor k's first wake."""
     o0, o1, _, _ = philox(U64(trial), word1(P_WAKE, 0, cell, k), U64(0), U64(0), k0, k1)
@@ -1336,21 +1616,35 @@ def draw_wake(k0, k1, trial, cell, k):
 
 @njit(**_JIT)
 def draw_run(k0, k1, trial, cell, k, n):
-    """The uniform behind run n of enactor k's degraded flag (degraded when below p)."""
-    o0, o1, _, _ = philox(U64(trial), word1(P_RUN, 0, cell, k), U64(n), U64(0), k0, k1)
-    return u_open(bits64(o0, o1))
+    """The two uniforms of run n of enactor k: its degraded flag's (degraded when below p)
+    and its slow component's (docs/model.md section 8)."""
+    o0, o1, o2, o3 = philox(U64(trial), word1(P_RUN, 0, cell, k), U64(n), U64(0), k0, k1)
+    return np.array([u_open(bits64(o0, o1)), u_open(bits64(o2, o3))])
 
 
 @njit(**_JIT)
-def draw_durations(k0, k1, trial, cell, k, n, fp, ip, emp, degraded):
-    """D_1..D_E of enactor k's run n, given its degraded flag (NaN on a layout failure)."""
+def draw_durations(k0, k1, trial, cell, k, n, fp, ip, emp, r, jstar, tail):
+    """D_1..D_E of enactor k's run n one write at a time, at attempt-failure probability r,
+    write ``jstar``'s first latency tilted by ``tail`` (NaN on a layout failure); with each
+    write's attempts and the first latency's tail variable as drawn (NaN for kinds without
+    one): an (3, E) array."""
     E = ip[I_E]
-    r = fp[F_R1] if degraded else fp[F_R0]
     lr = log_(r) if r > 0.0 else -1.0
-    out = np.empty(E)
+    kind = ip[I_LATENCY]
+    out = np.empty((3, E))
     for j in range(E):
-        d, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, lr)
-        out[j] = d if na > 0 else np.nan
+        d, na = write_duration(k0, k1, trial, cell, k, n, j, fp, ip, emp, r, lr, tail if j == jstar else 0.0)
+        out[0, j] = d if na > 0 else np.nan
+        out[1, j] = na
+        c3 = U64(j) << _S16
+        c1 = word1(P_ATTEMPT, 0, cell, k)
+        o0, o1, _, _ = philox(U64(trial), c1, U64(n), c3, k0, k1)
+        y = np.nan
+        if tails(kind):
+            y = tail_variable(kind, bits64(o0, o1), U64(trial), c1, U64(n), c3, k0, k1)
+            if j == jstar:
+                y = tilt_tail(kind, y, tail)
+        out[2, j] = y
     return out
 
 

@@ -32,7 +32,7 @@ def warm() -> float:
     rnd.run_draws(0, 0)
     fp, ip = batch.fp[0], batch.ip[0]
     r = float(fp[K.F_R0])
-    K.write_duration(*batch.key, 0, 0, 0, 0, 0, fp, ip, batch.emp_latency, r, float(K.log_(r)))  # explain
+    K.write_duration(*batch.key, 0, 0, 0, 0, 0, fp, ip, batch.emp_latency, r, float(K.log_(r)), 0.0)
     trials = np.arange(4, dtype=np.int64)
     key = (np.uint64(1), np.uint64(2))
     K.uniforms(*key, trials, K.P_WINDOW, 0, K.WINDOW_SHOCK, 0)

@@ -1,5 +1,6 @@
-"""How the windows are sampled: from the model (``naive``), or from a defensive mixture that
-tilts degraded runs (``is``) -- docs/model.md section 8.
+"""How the windows are sampled: from the model (``naive``), from a defensive mixture that
+tilts degraded runs (``is``), or from one that also tilts slow runs and planner bursts
+(``rare``, :mod:`riskmc.estimators.slow`) -- docs/model.md section 8.
 
 **The proposal.**  At realistic parameters the race mostly needs a *degraded* run, and
 degraded runs are rare (``degraded.prob`` per run).  Under ``is`` a region-window is drawn
@@ -40,14 +41,16 @@ or unshocked p_i the window has; w <= 1 / alpha still holds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from riskmc.config import Config
+from riskmc.engine import Batch, seed_key
 from riskmc.engine import kernel as K
-from riskmc.engine import seed_key
 from riskmc.engine import simulate as run_engine
+from riskmc.estimators.slow import NO_SLOW_RUNS, SlowRuns, cross_entropy
+from riskmc.estimators.slow import choose as choose_slow
 from riskmc.params import WindowParams, sample_windows
 from riskmc.streams import Purpose, seed_sequence
 
@@ -68,7 +71,7 @@ __all__ = [
 ]
 
 #: ``--estimator`` values.
-ESTIMATORS = ("auto", "naive", "is")
+ESTIMATORS = ("auto", "naive", "is", "rare")
 #: ``auto`` chooses importance sampling when the pilot expects fewer degraded runs per
 #: region-window than this (and more than none) ...
 AUTO_IS_BELOW = 0.1
@@ -76,6 +79,12 @@ AUTO_IS_BELOW = 0.1
 AUTO_NAIVE_HITS = 10
 #: Region-windows of the pilot.
 PILOT_TRIALS = 1000
+#: Cross-entropy refits of the slow runs, each on a pilot of CE_PILOT_TRIALS windows under ``rare``,
+#: at these shares of the configuration's kept generations (:func:`cross_entropy_levels`).
+CE_LEVELS = (0.25, 0.5, 0.75, 1.0)
+#: Region-windows of each cross-entropy pilot.
+CE_PILOT_TRIALS = 500
+CE_STEPS = len(CE_LEVELS)
 #: Largest tilted degraded probability.
 MAX_TILT = 0.5
 #: Share of the region-windows drawn from the model itself under ``is``.
@@ -89,23 +98,26 @@ class Plan:
     """The estimator and its proposal: naive (weights 1), or the defensive mixture tilting
     degraded runs to q with the model's share ``defensive``."""
 
-    estimator: str  # "naive" or "is"
+    estimator: str  # "naive", "is" or "rare" (is with slow runs and planner bursts)
     q: float = math.nan  # the tilted degraded probability
     defensive: float = 1.0  # alpha: share of windows drawn from the model
     runs_per_window: float = math.nan  # the pilot's mean runs per region-window
     shock_q: float = math.nan  # the tilted shock probability (NaN: the shock is not tilted)
+    slow: SlowRuns = NO_SLOW_RUNS  # the slow-run components (none: ordinary runs untilted)
 
     def __post_init__(self) -> None:
-        if self.estimator not in ("naive", "is"):
-            raise ValueError(f"a plan's estimator is naive or is, got {self.estimator!r}")
+        if self.estimator not in ("naive", "is", "rare"):
+            raise ValueError(f"a plan's estimator is naive, is or rare, got {self.estimator!r}")
         if self.tilts and not (0.0 < self.defensive < 1.0 and 0.0 < self.q <= MAX_TILT):
             raise ValueError(f"is needs 0 < defensive < 1 and 0 < q <= {MAX_TILT}")
         if not math.isnan(self.shock_q) and not (self.tilts and 0.0 < self.shock_q < 1.0):
             raise ValueError("a tilted shock needs is and 0 < shock_q < 1")
+        if self.slow.on and self.estimator != "rare":
+            raise ValueError("slow runs and planner bursts are the rare estimator's")
 
     @property
     def tilts(self) -> bool:
-        return self.estimator == "is"
+        return self.estimator != "naive"
 
     @property
     def tilts_shock(self) -> bool:
@@ -116,8 +128,10 @@ class Plan:
         if not self.tilts:
             return "naive"
         shock = f", shocks at {self.shock_q:.3g}" if self.tilts_shock else ""
+        slow = f", slow runs ({self.slow.short})" if self.slow.on else ""
+        name = "rare-event importance sampling" if self.estimator == "rare" else "importance sampling"
         return (
-            f"importance sampling (degraded runs at q = {self.q:.3g}{shock}, {self.defensive:.0%} of "
+            f"{name} (degraded runs at q = {self.q:.3g}{shock}{slow}, {self.defensive:.0%} of "
             "windows untilted)"
         )
 
@@ -126,7 +140,8 @@ class Plan:
         if not self.tilts:
             return "naive"
         shock = f", shock={self.shock_q:g}" if self.tilts_shock else ""
-        return f"is(q={self.q:.3g}{shock}, alpha={self.defensive:g})"
+        slow = f", slow=({self.slow.short})" if self.slow.on else ""
+        return f"{self.estimator}(q={self.q:.3g}{shock}{slow}, alpha={self.defensive:g})"
 
     def windows(
         self, config: Config, seed: int, trials: np.ndarray | range | list[int] | int
@@ -141,6 +156,14 @@ class Plan:
             return params
         p = params.shock_prob
         return params.with_shock_prob(np.where(self._component(params, seed), _raised(p, self.shock_q), p))
+
+    def batch(self, params: WindowParams, seed: int) -> Batch:
+        """The engine's inputs for windows ``params`` (of :meth:`prepare`) under this plan: the
+        degraded probabilities it simulates with, and its slow-run columns."""
+        batch = params.batch(seed, self.degraded_prob(params, seed))
+        if self.slow.on:
+            self.slow.columns(batch.fp, self._component(params, seed))
+        return batch
 
     def _component(self, params: WindowParams, seed: int) -> np.ndarray:
         """Windows of the tilted component (the window's own addressed uniform)."""
@@ -163,11 +186,17 @@ class Plan:
         differs = params.degraded_prob > 0.0
         if self.tilts_shock:
             differs = differs | ((params.shock_prob > 0.0) & (params.shock_prob < self.shock_q))
+        if self.slow.on:
+            differs = np.ones(params.n, bool)
         return self._component(params, seed) & differs
 
-    def log_weights(self, params: WindowParams, runs: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+    def log_weights(
+        self, params: WindowParams, runs: np.ndarray, degraded: np.ndarray, log_slow: np.ndarray | None = None
+    ) -> np.ndarray:
         """log w per window: -log(alpha + (1 - alpha) L), log L = D log(q_i/p_i) +
-        (S - D) log((1 - q_i)/(1 - p_i)); 0 for naive and where q_i = p_i."""
+        (S - D) log((1 - q_i)/(1 - p_i)) (+ the shock's factor) + ``log_slow``, the sum of
+        log rho over the window's runs (the engine's); 0 for naive and where nothing is
+        tilted."""
         if not self.tilts:
             return np.zeros(params.n)
         p = params.degraded_prob
@@ -184,6 +213,10 @@ class Plan:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_shock = np.where(params.shock, np.log(qs) - np.log(ps), np.log1p(-qs) - np.log1p(-ps))
             log_l = log_l + np.where(qs == ps, 0.0, log_shock)
+        if self.slow.on:
+            if log_slow is None:
+                raise ValueError("a plan with slow runs weights windows with their log_slow_ratio")
+            log_l = log_l + np.asarray(log_slow, dtype=float)
         a = self.defensive
         return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
 
@@ -212,6 +245,12 @@ class Pilot:
     events: int
     trials: int
     shock_prob: float = 0.0  # the mean probability of a shock per region-window
+    slow: SlowRuns = NO_SLOW_RUNS  # the slow runs for windows like the pilot's (estimators.slow)
+
+    @property
+    def q(self) -> float:
+        """The tilted degraded probability, and the share of slowed runs: 1 / S-bar."""
+        return min(MAX_TILT, 1.0 / self.runs_per_window) if self.runs_per_window > 0 else MAX_TILT
 
 
 def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: int = 1) -> Pilot:
@@ -220,13 +259,14 @@ def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: in
     params = sample_windows(config, s, trials)
     out = run_engine(params.batch(s), threads)
     runs = out[:, K.W_RUNS]
-    return Pilot(
+    pilot = Pilot(
         runs_per_window=float(runs.mean()),
         degraded_per_window=float(np.mean(runs * params.degraded_prob)),
         events=int(np.count_nonzero(out[:, K.W_EVENTS])),
         trials=trials,
         shock_prob=float(np.mean(params.shock_prob)),
     )
+    return replace(pilot, slow=choose_slow(params, pilot.q))
 
 
 def resolve(
@@ -242,7 +282,10 @@ def resolve(
     fewer than :data:`AUTO_IS_BELOW` degraded runs per region-window (but some), or the shock
     is that rare, and sees fewer than :data:`AUTO_NAIVE_HITS` events, else ``naive``.  Either
     choice is honest: the mixture keeps a share of untilted windows, so no mechanism of the
-    event is hidden from it (module docstring)."""
+    event is hidden from it (module docstring).  ``rare``: ``is`` with slow runs and planner
+    bursts (``riskmc.estimators.slow``), their parameters fitted by multilevel cross-entropy
+    (:func:`cross_entropy_levels`); never chosen by ``auto`` (docs/model.md section 8: its
+    intervals assume that the event goes through what it tilts)."""
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if not 0.0 < defensive < 1.0:
@@ -250,12 +293,43 @@ def resolve(
     if requested == "naive":
         return naive_plan()
     pilot = run_pilot(config, seed, threads=threads)
-    q = min(MAX_TILT, 1.0 / pilot.runs_per_window) if pilot.runs_per_window > 0 else MAX_TILT
     rare_shock = 0.0 < pilot.shock_prob < SHOCK_TILT
-    plan = Plan("is", q, defensive, pilot.runs_per_window, SHOCK_TILT if rare_shock else math.nan)
+    shock_q = SHOCK_TILT if rare_shock else math.nan
+    plan = Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
+    if requested == "rare":
+        plan = replace(plan, estimator="rare", slow=pilot.slow)
+        for step, level in enumerate(cross_entropy_levels(config)):
+            plan = replace(plan, slow=_cross_entropy_step(level, seed, plan, step, threads))
+        return plan
     if requested == "is":
         return plan
     rare_degraded = 0.0 < pilot.degraded_per_window < AUTO_IS_BELOW
     if (rare_degraded or rare_shock) and pilot.events < AUTO_NAIVE_HITS:
         return plan
     return naive_plan()
+
+
+def cross_entropy_levels(config: Config) -> list[Config]:
+    """The configurations of the cross-entropy steps: ``config`` itself at the last, and
+    before it the same with fewer kept generations, G x 1/4, 1/2 and 3/4 (rounded, repeats
+    dropped; a G that is sampled per window is kept).  An event is the likelier the smaller
+    G, so the first pilots see events even when the configuration's own are too rare for a
+    pilot, and each step starts from a proposal fitted to events a little less rare
+    (multilevel cross-entropy)."""
+    G = config.values.get("cleanup.keep_generations")
+    if not isinstance(G, int) or isinstance(G, bool):
+        return [config] * CE_STEPS
+    levels = sorted({max(0, math.floor(G * f + 0.5)) for f in CE_LEVELS} - {G})
+    return [config.with_overrides([f"cleanup.keep_generations={g}"]) for g in levels] + [config]
+
+
+def _cross_entropy_step(config: Config, seed: int, plan: Plan, step: int, threads: int) -> SlowRuns:
+    """The slow runs refitted on a pilot of :data:`CE_PILOT_TRIALS` windows under ``plan``
+    (its own seed per step; ``riskmc.estimators.slow.cross_entropy``)."""
+    if not plan.slow.on:
+        return plan.slow
+    s = int(seed_sequence(seed, 1 + step, Purpose.PILOT).generate_state(1, dtype=np.uint64)[0])
+    params = plan.windows(config, s, CE_PILOT_TRIALS)
+    out = run_engine(plan.batch(params, s), threads)
+    weight = np.exp(plan.log_weights(params, out[:, K.W_RUNS], out[:, K.W_DEGRADED], out[:, K.W_LOG_SLOW]))
+    return cross_entropy(plan.slow, params, weight, out)

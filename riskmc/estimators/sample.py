@@ -81,12 +81,12 @@ def simulate(
     for a window whatever the other trials, the order, the thread count or the process."""
     idx = np.asarray(trials, dtype=np.int64)
     params = plan.windows(config, seed, idx)
-    out = run_engine(params.batch(seed, plan.degraded_prob(params, seed)), threads)
+    out = run_engine(plan.batch(params, seed), threads)
     runs = out[:, K.W_RUNS].astype(np.int64)
     degraded = out[:, K.W_DEGRADED].astype(np.int64)
     return WindowSample(
         trials=idx,
-        log_weight=plan.log_weights(params, runs, degraded),
+        log_weight=plan.log_weights(params, runs, degraded, out[:, K.W_LOG_SLOW]),
         tilted=plan.tilted(params, seed),
         cells=params.cells.copy(),
         window_h=params.window_h.copy(),
