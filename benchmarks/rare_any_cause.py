@@ -14,11 +14,14 @@ included) ``riskmc run CONFIG --estimator ESTIMATOR --target-rel-err 0.1 --max-s
 through the library, and prints p, its interval, the relative error reached, the windows,
 whether the target was met, and the seconds.  ``--check`` adds a plain Monte Carlo run of
 ``--check-trials`` windows for each family's first (least rare) configuration and prints the
-distance in combined standard errors.  ``--plot FILE`` draws seconds against p, one line per
+distance in combined standard errors (``--check-all FAMILY ...``: at every point of those
+families).  ``--plot FILE`` draws seconds against p, one line per
 mechanism (a hollow marker where the 60 s ran out before the target).  Not part of the test
 suite; the README's table and plot come from::
 
     python benchmarks/rare_any_cause.py --check --plot docs/rare_work.png
+    python benchmarks/rare_any_cause.py --families bursts --check-all bursts
+    python benchmarks/rare_any_cause.py --replot OUTPUT --plot docs/rare_work.png  (from a saved run)
 """
 
 from __future__ import annotations
@@ -66,9 +69,14 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--check", action="store_true", help="plain Monte Carlo at each family's first point")
+    parser.add_argument("--check-all", nargs="*", default=[], help="... and at every point of these families")
     parser.add_argument("--check-trials", type=int, default=200_000)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--replot", type=Path, help="plot the rows of an earlier run's printed output")
     args = parser.parse_args()
+    if args.replot:
+        _plot(_rows_of(args.replot.read_text()), args.plot, args.estimator, args.max_seconds)
+        return
     print(
         f"{'mechanism':<9} {'set':<44} {'p':>9} {'95% CI':>21} {'rel err':>7} {'windows':>8} {'met':>3} "
         f"{'CPU s':>6}"
@@ -87,7 +95,7 @@ def main() -> None:
                 f"{r['windows']:>8} {'yes' if r['met'] else 'no':>3} {r['cpu_s']:>6.1f}  {r['plan']}",
                 flush=True,
             )
-            if args.check and i == 0:
+            if (args.check and i == 0) or name in args.check_all:
                 naive = estimators.run(
                     config,
                     estimators.naive_plan(),
@@ -104,29 +112,46 @@ def main() -> None:
                     flush=True,
                 )
     if args.plot:
-        import matplotlib
+        _plot(rows, args.plot, args.estimator, args.max_seconds)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for name in args.families:
-            pts = [r for n, r in rows if n == name]
-            xs = [float(r["p"]) for r in pts]  # type: ignore[arg-type]
-            ys = [float(r["cpu_s"]) for r in pts]  # type: ignore[arg-type]
-            (line,) = ax.plot(xs, ys, "-", label=name)
-            for r, x, y in zip(pts, xs, ys, strict=True):
-                ax.plot(x, y, "o", color=line.get_color(), fillstyle="full" if r["met"] else "none")
-        ax.axhline(args.max_seconds, color="grey", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("p_cell_window (as estimated)")
-        ax.set_ylabel("CPU seconds to a 10% answer")
-        ax.set_title(f"--estimator {args.estimator}: work against p (hollow: 60 s without the target)")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
-        print(f"wrote {args.plot}")
+def _rows_of(text: str) -> list[tuple[str, dict[str, object]]]:
+    """The rows of this script's printed output (mechanism, p, windows, met, CPU s)."""
+    rows = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] in FAMILIES and len(words) > 8:
+            # ... p [lo, hi] rel_err windows met cpu plan: counted from the end of the numbers
+            i = next(k for k, w in enumerate(words) if w.startswith("["))
+            met, cpu = words[i + 4] == "yes", float(words[i + 5])
+            rows.append((words[0], {"p": float(words[i - 1]), "met": met, "cpu_s": cpu}))
+    return rows
+
+
+def _plot(rows: list[tuple[str, dict[str, object]]], path: Path, estimator: str, limit: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys(n for n, _ in rows):
+        pts = [r for n, r in rows if n == name]
+        xs = [float(r["p"]) for r in pts]  # type: ignore[arg-type]
+        ys = [float(r["cpu_s"]) for r in pts]  # type: ignore[arg-type]
+        (line,) = ax.plot(xs, ys, "-", label=name)
+        for r, x, y in zip(pts, xs, ys, strict=True):
+            ax.plot(x, y, "o", color=line.get_color(), fillstyle="full" if r["met"] else "none")
+    ax.axhline(limit, color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("p_cell_window (as estimated)")
+    ax.set_ylabel("CPU seconds to a 10% answer")
+    ax.set_title(f"--estimator {estimator}: work against p (hollow: {limit:g} s without the target)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

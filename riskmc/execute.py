@@ -277,7 +277,10 @@ def _quiet_client_logs() -> list[tuple[logging.Logger, int]]:
 def _failure_text(error: BaseException) -> str:
     """A cluster failure in a few words (Dask's own messages name a task key and a remedy)."""
     text = " ".join(str(error).split())
-    if "scheduler-connection-lost" in text or "lost the connection to the scheduler" in text:
+    # (which of these Dask raises when the scheduler dies depends on timing: a cancelled
+    # task, or the closed comm a result was awaited on)
+    closed = type(error).__name__ in ("CommClosedError", "StreamClosedError")
+    if closed or "scheduler-connection-lost" in text or "lost the connection to the scheduler" in text:
         return "the connection to the scheduler was lost"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

@@ -219,7 +219,7 @@ def test_statistical_agreement_with_independent_reference(name: str) -> None:
     independent check of the engine's samplers and addressing."""
     config = stress_config(AGREEMENT[name])
     sample = simulate(config, 5, range(4000), naive_plan())
-    params = sample_windows(config, 99, 300)
+    params = sample_windows(config, 99, 200)
     outs = reference.simulate_many([params.cell_params(i) for i in range(params.n)], seed=1234)
     p_ref = np.array([o.event for o in outs], float)
     age_ref = np.array([o.mean_plan_age_s for o in outs])

@@ -872,7 +872,7 @@ def _zig_first(r):
     return x if rabs < _ZKI[idx] else np.nan
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w2, z, jstar, tail, need_y):
     """The E write durations of enactor k's run n into out[:E], exactly as
     :func:`write_duration` gives them one by one, but in phases that vectorize: the Philox
@@ -1065,6 +1065,7 @@ def advance_cell(
     ql_draw = fp[F_QL_DRAW]
     qr_draw = fp[F_QR_DRAW]
     tail = fp[F_TAIL]
+    bursts = fp[F_QB] > 0.0
     kind_latency = ip[I_LATENCY]
     if not tails(kind_latency):  # (the plan never tilts a tail the kernel cannot)
         ql = 0.0
@@ -1283,9 +1284,11 @@ def advance_cell(
                         grown[: pub.size] = pub
                         pub = grown
                     pub[newest] = newest_pub
-                    next_pub = newest_pub + _interval_drawn(
-                        k0, k1, trial, cell, newest + 1, fp, ip, emp_planner, sf, si
-                    )
+                    if bursts:
+                        x_g = _interval_drawn(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner, sf, si)
+                    else:  # (the plain draw inline: this loop is the planner's hot path)
+                        x_g = _interval(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner)
+                    next_pub = newest_pub + x_g
                     if next_pub != next_pub:  # a sampler out of continuation blocks
                         error = E_CONTINUATION
                         break
@@ -1619,7 +1622,7 @@ def draw_run(k0, k1, trial, cell, k, n):
     """The two uniforms of run n of enactor k: its degraded flag's (degraded when below p)
     and its slow component's (docs/model.md section 8)."""
     o0, o1, o2, o3 = philox(U64(trial), word1(P_RUN, 0, cell, k), U64(n), U64(0), k0, k1)
-    return np.array([u_open(bits64(o0, o1)), u_open(bits64(o2, o3))])
+    return u_open(bits64(o0, o1)), u_open(bits64(o2, o3))
 
 
 @njit(**_JIT)
