@@ -422,7 +422,7 @@ def test_sigterm_inside_a_long_engine_block(tmp_path: Path) -> None:
     cfg.write_text('name = "slow"\n[window]\nhours = 1.0\n[enactors]\npoll_interval = 0.0005\n')
     args = ["run", str(cfg), "--trials", "20000", "--estimator", "naive", "--threads", "1"]
     proc = _riskmc([*args, "--out", str(tmp_path / "r")])
-    time.sleep(8)  # start-up, then well inside the first block (minutes long)
+    time.sleep(12)  # start-up (slower while another test runs), then inside the first block (minutes)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)

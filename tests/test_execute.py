@@ -366,6 +366,7 @@ def test_cluster_faults(tmp_path: Path) -> None:
         with DaskExecutor(address) as ex:
             spread = estimators.run(cfg, plan, seed=SEED, trials=trials, executor=ex, progress=kill_one)
         with distributed.Client(address) as client:
+            client.wait_for_workers(2, timeout=120)  # (the nanny's restart takes seconds under load)
             after = set(client.run(os.getpid).values())
         assert killed and killed[0] not in after and len(after) == 2  # really lost, and replaced
 
