@@ -19,6 +19,7 @@ import numpy as np
 from riskmc.cascade import CascadeOutcome
 from riskmc.config import Config
 from riskmc.engine import AddressedRandomness
+from riskmc.engine import kernel as K
 from riskmc.estimators import Plan, naive_plan, simulate
 from riskmc.model import CellOutcome
 from riskmc.params import sample_windows
@@ -80,9 +81,8 @@ def replay(config: Config, seed: int, trial: int, cell: int = 0, plan: Plan | No
     params = sample_windows(config, seed, [trial]) if plan is None else plan.windows(config, seed, [trial])
     if cell >= int(params.cells[0]):
         raise ValueError(f"trial {trial} has {int(params.cells[0])} cell(s); there is no cell {cell}")
-    degraded = None if plan is None else plan.degraded_prob(params, seed)
-    p_cell = None if degraded is None else float(degraded[0])
     batch = params.batch(seed) if plan is None else plan.batch(params, seed)
+    p_cell = None if plan is None else float(batch.fp[0, K.F_PDEG])  # (the proposal's)
     outcome, records = simulate_cell(
         params.cell_params(0, p_cell), AddressedRandomness(batch, 0, cell), trace=True
     )

@@ -231,9 +231,10 @@ def naive_plan() -> Plan:
     return Plan("naive")
 
 
-def pilot_seed(seed: int) -> int:
-    """The seed of the pilot run: from the address (seed; 0, PILOT), unrelated to the main trials."""
-    return int(seed_sequence(seed, 0, Purpose.PILOT).generate_state(1, dtype=np.uint64)[0])
+def pilot_seed(seed: int, index: int = 0) -> int:
+    """The seed of pilot ``index`` (0 the naive pilot, 1, 2, ... the cross-entropy steps'):
+    from the address (seed; index, PILOT), unrelated to the main trials."""
+    return int(seed_sequence(seed, index, Purpose.PILOT).generate_state(1, dtype=np.uint64)[0])
 
 
 @dataclass(frozen=True)
@@ -253,8 +254,11 @@ class Pilot:
         return min(MAX_TILT, 1.0 / self.runs_per_window) if self.runs_per_window > 0 else MAX_TILT
 
 
-def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: int = 1) -> Pilot:
-    """A naive run of ``trials`` region-windows on the pilot's own seed."""
+def run_pilot(
+    config: Config, seed: int, trials: int = PILOT_TRIALS, threads: int = 1, *, slow: bool = False
+) -> Pilot:
+    """A naive run of ``trials`` region-windows on the pilot's own seed; with ``slow``, also
+    the first slow runs for windows like its own (``rare``'s, before cross-entropy)."""
     s = pilot_seed(seed)
     params = sample_windows(config, s, trials)
     out = run_engine(params.batch(s), threads)
@@ -266,7 +270,7 @@ def run_pilot(config: Config, seed: int, trials: int = PILOT_TRIALS, threads: in
         trials=trials,
         shock_prob=float(np.mean(params.shock_prob)),
     )
-    return replace(pilot, slow=choose_slow(params, pilot.q))
+    return replace(pilot, slow=choose_slow(params, pilot.q)) if slow else pilot
 
 
 def resolve(
@@ -292,7 +296,7 @@ def resolve(
         raise ValueError(f"the defensive share must be in (0, 1), got {defensive}")
     if requested == "naive":
         return naive_plan()
-    pilot = run_pilot(config, seed, threads=threads)
+    pilot = run_pilot(config, seed, threads=threads, slow=requested == "rare")
     rare_shock = 0.0 < pilot.shock_prob < SHOCK_TILT
     shock_q = SHOCK_TILT if rare_shock else math.nan
     plan = Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
@@ -328,7 +332,7 @@ def _cross_entropy_step(config: Config, seed: int, plan: Plan, step: int, thread
     (its own seed per step; ``riskmc.estimators.slow.cross_entropy``)."""
     if not plan.slow.on:
         return plan.slow
-    s = int(seed_sequence(seed, 1 + step, Purpose.PILOT).generate_state(1, dtype=np.uint64)[0])
+    s = pilot_seed(seed, 1 + step)
     params = plan.windows(config, s, CE_PILOT_TRIALS)
     out = run_engine(plan.batch(params, s), threads)
     weight = np.exp(plan.log_weights(params, out[:, K.W_RUNS], out[:, K.W_DEGRADED], out[:, K.W_LOG_SLOW]))

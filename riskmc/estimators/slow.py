@@ -1,8 +1,8 @@
 """Slow runs: the per-run part of the importance-sampling proposal (docs/model.md section 8).
 
 An event that needs no degraded run needs an ordinary run that is slow: a write whose
-latency is far in its tail, or writes that fail and back off many times.  Under ``is`` every
-run of the tilted component is, independently of its degraded flag,
+latency is far in its tail, or writes that fail and back off many times.  Under ``rare``
+every run of the tilted component is, independently of its degraded flag,
 
 * *tail-slow* with probability ``q_tail``: one of its E writes (uniformly chosen) has the
   tail variable of its first latency tilted by ``tail`` (a lognormal's normal shifted to mean
@@ -19,6 +19,8 @@ model, rho = (1 - q_tail - q_retry) + q_tail mean_j t_j + q_retry (r_s/r)^F ((1 
 r))^E, depends only on what the run drew (the first tail variables, F its attempts beyond
 the first), so it is evaluated for every run of every window, those drawn from the model
 included; the engine sums log rho per window and the window's L gains the product.
+Likewise the planner's generations, in blocks of G + 1: a block is *bursty* with
+probability ``q_burst``, its intervals' tail variables tilted by ``burst`` < 0 (shorter).
 
 **The time the race needs.**  A run of generation g empties a record when, before its last
 write, G + 1 newer generations have been published and a peer has applied one of them and
@@ -27,7 +29,7 @@ poll (typical values: means, or medians where a mean is infinite); the tilts aim
 of that length: the tail tilt puts the slowed write's tail variable at the value whose
 latency is tau (its mean there), the retry tilt chooses the fail probability whose expected
 run time is tau.  Any choice is unbiased (the ratio is exact); this one decides only the
-variance.  Planner bursts are not tilted.
+variance.  :func:`cross_entropy` then refits them on pilots.
 """
 
 from __future__ import annotations
@@ -254,8 +256,9 @@ def choose(params: WindowParams, q: float) -> SlowRuns:
     G = float(np.median(params.keep_generations))
     E = float(np.median(params.endpoints))
     interval = _typical(params.planner)
-    ordinary = (E * _typical(params.latency) + float(np.median(params.poll_s))) / (G + 1.0)
-    burst = _tilt_to(params.planner, math.sqrt(interval * min(ordinary, interval)))
+    # the interval at which G + 1 of them fit in an ordinary run (E latencies and a poll)
+    fits = (E * _typical(params.latency) + float(np.median(params.poll_s))) / (G + 1.0)
+    burst = _tilt_to(params.planner, math.sqrt(interval * min(fits, interval)))
     generations = float(np.median(params.window_s)) / interval if interval > 0 else 0.0
     use_burst = burst < -MIN_BURST and generations > G + 1.0
     return SlowRuns(
