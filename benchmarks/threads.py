@@ -1,18 +1,17 @@
-"""How the engine's threads share the windows: numba's dynamic scheduling against equal halves.
+"""How the engine's threads share the windows: tasks taken one at a time against equal halves.
 
 ``python benchmarks/threads.py [--trials 3000] [--rounds 7]`` on ``configs/bench.toml``: the
-serial kernel, then the parallel kernel on 2 threads with the windows' tasks handed out one
-at a time (``set_parallel_chunksize(1)``, what ``riskmc.engine.simulate`` does) and in equal
-static halves (chunk size 0), interleaved over the rounds in one process; wall seconds, best
-and median, and the rows checked identical.
+kernel on one thread, then on 2 threads with the windows' tasks of 16 taken one at a time
+(what ``riskmc.engine.simulate`` does) and in two equal halves, interleaved over the rounds
+in one process; wall seconds, best and median, and the rows checked identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 
-import numba
 import numpy as np
 
 
@@ -23,6 +22,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
+    from riskmc import engine
     from riskmc.config import load_config
     from riskmc.engine import kernel as K
     from riskmc.params import sample_windows
@@ -37,19 +37,31 @@ def main() -> None:
         batch.emp_latency,
         batch.emp_repair,
     )
-    numba.set_num_threads(2)
-    reference = K.simulate_windows_serial(*inputs)
-    K.simulate_windows_parallel(*inputs)  # loaded before anything is timed
-    times: dict[str, list[float]] = {"serial": [], "static halves": [], "dynamic": []}
+    n = batch.n
+
+    def halves() -> np.ndarray:
+        out = np.empty((n, K.NW))
+        half = n // 2
+        parts = [(0, half), (half, n)]
+        workers = [threading.Thread(target=K.simulate_windows, args=(*inputs, out, *p)) for p in parts]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return out
+
+    def serial() -> np.ndarray:
+        out = np.empty((n, K.NW))
+        K.simulate_windows(*inputs, out, 0, n)
+        return out
+
+    modes = {"serial": serial, "static halves": halves, "dynamic": lambda: engine.simulate(batch, threads=2)}
+    reference = serial()  # (loaded before anything is timed)
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(args.rounds):
-        for mode in times:
+        for mode, run in modes.items():
             start = time.perf_counter()
-            if mode == "serial":
-                out = K.simulate_windows_serial(*inputs)
-            else:
-                previous = numba.set_parallel_chunksize(1 if mode == "dynamic" else 0)
-                out = K.simulate_windows_parallel(*inputs)
-                numba.set_parallel_chunksize(previous)
+            out = run()
             times[mode].append(time.perf_counter() - start)
             assert np.array_equal(out, reference), mode
     best, median = min(times["serial"]), float(np.median(times["serial"]))

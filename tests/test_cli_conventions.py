@@ -127,13 +127,16 @@ class _Stdin:
 # -- shell completion and output directories -------------------------------------------------------
 
 
-def test_shell_completion_completes_commands_and_options() -> None:
+def test_shell_completion_completes_commands_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {**os.environ, "_RISKMC_COMPLETE": "complete_bash", "COMP_WORDS": "riskmc sen", "COMP_CWORD": "1"}
     out = subprocess.run([sys.executable, "-m", "riskmc"], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["sensitivity"], (out.stdout, out.stderr)
     env.update(COMP_WORDS="riskmc run x.toml --thr", COMP_CWORD="3")
     out = subprocess.run([sys.executable, "-m", "riskmc"], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["--threads"]
+    # Typer detects the shell from the parent processes unless told not to; a test run
+    # without a shell among them (a detached job) would find none, so name it.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     script = invoke(["--show-completion", "bash"])
     assert script.exit_code == 0 and "_RISKMC_COMPLETE" in script.stdout, (script.output, script.exception)
 

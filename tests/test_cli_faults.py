@@ -351,7 +351,7 @@ def _six_point_sweep(config: Path) -> list[str]:
         "--range",
         "degraded.prob=0.01:0.1",
         "--trials",
-        "5000",
+        "3000",
         "--estimator",
         "naive",
         "--format",

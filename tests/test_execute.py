@@ -344,14 +344,14 @@ def test_cluster_faults(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     cfg = stress_config(FAULT_CONFIG)
     plan = estimators.resolve(cfg, SEED, "is")
-    trials = 8000
+    trials = 4000
     lines = ['name = "config"', "window = { hours = 0.5 }"]
     lines += [f"{section} = {toml_value(table)}" for section, table in STRESS.items() if section != "window"]
     config = tmp_path / "faults.toml"
     config.write_text("\n".join(lines) + "\n")
     out = tmp_path / "sweep"
     points = "--grid=degraded.prob=" + ",".join(f"{0.01 * (i + 1):g}" for i in range(6))
-    common = [config, points, "--trials", 4000, "--seed", SEED, "--format", "csv", "--out", out, "-q"]
+    common = [config, points, "--trials", 2000, "--seed", SEED, "--format", "csv", "--out", out, "-q"]
     with dask_processes(tmp_path) as (address, scheduler):
         with distributed.Client(address) as client:
             pids = client.run(os.getpid)

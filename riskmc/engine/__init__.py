@@ -18,7 +18,8 @@ section 7).  This module is its Python face:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,29 +128,65 @@ def _raise_errors(codes: np.ndarray, trials: np.ndarray) -> None:
         raise EngineError(f"trial {int(trials[i])}: {text}")
 
 
+#: Windows per thread task: large enough to amortise a call into the kernel, small for balance.
+_TASK = 16
+
+
 def simulate(batch: Batch, threads: int = 1) -> np.ndarray:
     """Every cell of every window: an (n, len(WINDOW_COLUMNS)) array of per-window sums.
 
-    ``threads`` > 1 runs windows on numba's threads (the rows are the same).  A window the
-    address layout cannot hold raises :class:`EngineError` naming its trial."""
+    ``threads`` > 1 (at most the cores numba sees) runs the windows on that many threads, in
+    tasks of :data:`_TASK` windows taken one at a time (windows differ in cost: a thread that
+    drew the slow ones would leave the others idle at the end); each window is on one thread,
+    so the rows are the same whatever the thread count.  A window the address layout cannot
+    hold raises :class:`EngineError` naming its trial."""
     k0, k1 = batch.key
     args = (k0, k1, batch.fp, batch.ip, batch.weights, batch.emp_planner, batch.emp_latency, batch.emp_repair)
-    if threads > 1 and batch.n > 1:
-        import numba
+    n = batch.n
+    import numba
 
-        numba.set_num_threads(min(int(threads), int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
-        # Tasks of windows handed to the threads one at a time (dynamic scheduling), not split
-        # in equal halves up front: windows differ in cost, and a thread that drew the slow
-        # ones would leave the others idle at the end (the rows do not depend on it).
-        previous = numba.set_parallel_chunksize(1)
-        try:
-            out = K.simulate_windows_parallel(*args)
-        finally:
-            numba.set_parallel_chunksize(previous)
+    threads = min(int(threads), int(getattr(numba.config, "NUMBA_NUM_THREADS", 1)), -(-n // _TASK))
+    out = np.empty((n, K.NW))
+    if threads > 1:
+
+        def windows_from(lo: int) -> None:
+            K.simulate_windows(*args, out, lo, min(n, lo + _TASK))
+
+        _on_threads(windows_from, range(0, n, _TASK), threads)
     else:
-        out = K.simulate_windows_serial(*args)
+        K.simulate_windows(*args, out, 0, n)
     _raise_errors(out[:, K.W_ERROR], batch.ip[:, K.I_TRIAL])
     return out
+
+
+def _on_threads(task: Callable[[int], None], items: range, threads: int) -> None:
+    """``task(item)`` for every item, on ``threads`` daemon threads that each take the next
+    item when done with one (the kernel releases the GIL).  Daemon threads, joined from the
+    main thread: Ctrl-C or SIGTERM reaches the main thread at once (a join is interruptible,
+    a call into compiled code is not), and the process can then end without waiting for the
+    task a thread is in; the first exception of a task is raised here."""
+    todo = iter(items)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            try:
+                task(item)
+            except BaseException as exc:  # handed to the main thread
+                errors.append(exc)
+
+    workers = [threading.Thread(target=work, daemon=True, name=f"riskmc-engine-{i}") for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
 
 
 def repair_durations(batch: Batch, cells: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ in this order:
    completion, 1 a clean-up, 2 a decision (a wake or a write's begin).  Its whole state is a
    handful of small arrays (:class:`riskmc.engine.CellState` names them), so a cell can be
    stopped at a time, copied, and resumed.
-5. **Windows**: :func:`simulate_windows_serial` (and ``_parallel``) run every cell of a batch
-   of region-windows and sum what the estimators need per window; :func:`init_cell`,
+5. **Windows**: :func:`simulate_windows` runs every cell of a slice of a batch of
+   region-windows and sums what the estimators need per window; :func:`init_cell`,
    :func:`advance_cell` and :func:`cell_outcome` give one cell's outcome and its affected
    endpoints (events table, ``riskmc explain``).
 """
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 # IEEE semantics (no ZeroDivisionError checks in the loops), no fast-math, cached on disk.
@@ -1503,8 +1503,12 @@ def cell_outcome(k0, k1, trial, cell, fp, ip, weights, emp_repair, sf, si, A, sp
 
 
 @njit(**_JIT)
-def _windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out, lo, hi):
-    """Windows lo..hi-1: every cell, summed into out (W_* columns)."""
+def simulate_windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out, lo, hi):
+    """Windows lo..hi-1 of a batch (rows of fp, ip): every cell, summed into those rows of
+    ``out`` (W_* columns), without the GIL.  ``riskmc.engine.simulate`` calls it once for the
+    whole batch, or once per task of its threads.  (Python threads over this serial kernel
+    rather than a ``prange`` kernel: the same speed, and numba's parallel lowering cost about
+    16 s of the first compile.)"""
     kmax = 1
     emax = 1
     for i in range(lo, hi):
@@ -1577,32 +1581,6 @@ def _windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out,
             w[W_AGE] += cell_out[C_AGE] / C
             w[W_OBSERVED_H] += cell_out[C_T_END] / 3600.0
             w[W_LOG_SLOW] += cell_out[C_LOG_SLOW]
-
-
-#: Windows per parallel task: large enough to amortise the workspace, small for balance.
-_TASK = 16
-
-
-@njit(**_JIT)
-def simulate_windows_serial(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair):
-    """Every cell of every window (rows of fp, ip), on this thread: the W_* sums per window."""
-    n = fp.shape[0]
-    out = np.empty((n, NW))
-    _windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out, 0, n)
-    return out
-
-
-@njit(parallel=True, **_JIT)
-def simulate_windows_parallel(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair):
-    """:func:`simulate_windows_serial` on numba's threads (each window on one thread, so the
-    rows are the same whatever the thread count)."""
-    n = fp.shape[0]
-    out = np.empty((n, NW))
-    tasks = (n + _TASK - 1) // _TASK
-    for t in prange(tasks):
-        lo = t * _TASK
-        _windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repair, out, lo, min(n, lo + _TASK))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

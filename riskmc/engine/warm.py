@@ -24,7 +24,7 @@ def warm() -> float:
     config = parse_config({"window": {"hours": 0.01}, "region": {"cells": 2}})
     batch = sample_windows(config, 1, 8).batch(1)
     engine.simulate(batch)
-    engine.simulate(batch, threads=2)
+    engine.simulate(sample_windows(config, 1, 40).batch(1), threads=2)
     engine.simulate_cell(batch, 0, 0)
     rnd = engine.AddressedRandomness(batch, 0, 0)
     next(iter(rnd.publication_times()))
