@@ -166,6 +166,13 @@ def zero_hit_bound(n: float, tail: float, top: float = 1.0) -> float:
     return top * -math.expm1(math.log(tail) / n)
 
 
+#: A window whose importance weight is at least this was made at most 10 times more likely
+#: by the proposal than by the model: its events are "barely boosted", and where they carry
+#: most of an estimate, the weighted sample is no better than plain Monte Carlo for them
+#: (docs/model.md section 8, *What the weights say*).
+BARELY_BOOSTED = 0.1
+
+
 @dataclass(frozen=True)
 class WeightedMoments:
     """Sufficient statistics of per-window values y_i (e.g. w_i x events_i / C_i), mergeable
@@ -178,14 +185,20 @@ class WeightedMoments:
     m2: float = 0.0  # sum of squared deviations from the mean
     hit_sum: float = 0.0  # sum of y over hits
     hit_sq: float = 0.0  # sum of y^2 over hits
+    barely_hits: int = 0  # hits whose window weight is at least BARELY_BOOSTED
+    barely_sum: float = 0.0  # sum of y over them
 
     @classmethod
-    def of(cls, values: np.ndarray) -> WeightedMoments:
+    def of(cls, values: np.ndarray, weights: np.ndarray | None = None) -> WeightedMoments:
+        """The moments of ``values``; with the windows' ``weights``, also those of the hits
+        the proposal barely boosted (weight >= :data:`BARELY_BOOSTED`)."""
         y = np.asarray(values, dtype=float)
         if y.size == 0:
             return cls()
         mean = float(y.mean())
-        hy = y[y > 0]
+        hit = y > 0
+        hy = y[hit]
+        barely = hit & (np.asarray(weights) >= BARELY_BOOSTED) if weights is not None else np.zeros(0, bool)
         return cls(
             int(y.size),
             int(hy.size),
@@ -193,6 +206,8 @@ class WeightedMoments:
             float(np.sum((y - mean) ** 2)),
             float(hy.sum()),
             float(np.sum(hy * hy)),
+            int(np.count_nonzero(barely)),
+            float(y[barely].sum()) if barely.size else 0.0,
         )
 
     def merge(self, other: WeightedMoments) -> WeightedMoments:
@@ -209,6 +224,8 @@ class WeightedMoments:
             self.m2 + other.m2 + delta * delta * self.n * other.n / n,
             self.hit_sum + other.hit_sum,
             self.hit_sq + other.hit_sq,
+            self.barely_hits + other.barely_hits,
+            self.barely_sum + other.barely_sum,
         )
 
     @property
@@ -216,6 +233,11 @@ class WeightedMoments:
         """SE of the mean (population variance, so that equal weights give the binomial
         SE exactly)."""
         return math.sqrt(self.m2 / self.n / self.n) if self.n > 0 else math.nan
+
+    @property
+    def barely_boosted_share(self) -> float:
+        """The share of the hits' sum from hits the proposal barely boosted (NaN: no hit)."""
+        return self.barely_sum / self.hit_sum if self.hit_sum > 0 else math.nan
 
     @property
     def effective_hits(self) -> float:

@@ -71,6 +71,7 @@ LEADING_COLUMNS = [
     "region_event_windows",
     "ess",
     "effective_hits",
+    "barely_boosted_share",
     "windows_per_region_year",
 ]
 #: ... each estimate with _lo, _hi, _method ...

@@ -252,3 +252,29 @@ def test_rare_estimator_from_the_command_line(tmp_path: Path) -> None:
     assert str(row["p_cell_window_method"]).startswith("rare-event importance sampling (")
     assert 1e-3 < float(row["p_cell_window"]) < 3e-2
     assert "rare-event importance sampling" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "overrides", "barely"),
+    [
+        # events need plans in a burst *and* a run at the right moment: no tilt makes them
+        # common, and the few windows that carry p weigh about 1
+        ("bursts", ["cleanup.keep_generations=2"], True),
+        # events need one write far in its latency tail, which the tail tilt makes common
+        ("tail", ['write.latency={dist="lognorm", s=1.2, scale=0.1}'], False),
+    ],
+)
+def test_rare_says_when_its_estimate_rests_on_barely_boosted_events(
+    tmp_path: Path, mechanism: str, overrides: list[str], barely: bool
+) -> None:
+    config = Path(__file__).resolve().parent.parent / "configs" / "ordinary.toml"
+    out = tmp_path / mechanism
+    sets = [a for o in overrides for a in ("--set", o)]
+    args = ["run", config, *sets, "--estimator", "rare", "--trials", 3000, "--seed", 2]
+    result = invoke([*args, "--out", out, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    row = read_table(out.with_suffix(".csv")).row(0, named=True)
+    share = float(row["barely_boosted_share"])
+    assert float(row["p_cell_window"]) > 0 and 0.0 <= share <= 1.0
+    assert (share > 0.5) == barely, share
+    assert ("the proposal barely boosted" in result.stdout) == barely

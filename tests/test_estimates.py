@@ -16,6 +16,7 @@ import scipy.stats
 
 from riskmc import estimates
 from riskmc.estimates import (
+    BARELY_BOOSTED,
     CONFIDENCE,
     Z95,
     ConfidenceInterval,
@@ -408,6 +409,28 @@ def test_weighted_moments_merge_equals_of_concatenation(seed: int) -> None:
     assert left.mean == pytest.approx(right.mean, rel=1e-12)
     assert left.m2 == pytest.approx(right.m2, rel=1e-12)
     assert WeightedMoments().merge(a) == a == a.merge(WeightedMoments())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_barely_boosted_hits_merge_and_share(seed: int) -> None:
+    """The hits of windows weighing at least BARELY_BOOSTED, counted and summed apart: merged
+    block by block as over the whole sample, their share of the hits' sum."""
+    rng = np.random.default_rng(seed)
+    pieces = _pieces(seed)
+    weights = [np.exp(rng.uniform(-8.0, 1.0, p.size)) for p in pieces]
+    whole = WeightedMoments.of(np.concatenate(pieces), np.concatenate(weights))
+    merged = WeightedMoments()
+    for y, w in zip(pieces, weights, strict=True):
+        merged = merged.merge(WeightedMoments.of(y, w))
+    y, w = np.concatenate(pieces), np.concatenate(weights)
+    barely = (y > 0) & (w >= BARELY_BOOSTED)
+    assert merged.barely_hits == whole.barely_hits == int(barely.sum()) > 0
+    assert merged.barely_sum == pytest.approx(float(y[barely].sum()), rel=1e-12)
+    assert 0.0 < whole.barely_boosted_share < 1.0
+    assert whole.barely_boosted_share == pytest.approx(float(y[barely].sum() / y[y > 0].sum()), rel=1e-12)
+    # without weights nothing is counted; without a hit the share is undefined
+    assert WeightedMoments.of(y).barely_hits == 0
+    assert math.isnan(WeightedMoments.of(np.zeros(5), np.ones(5)).barely_boosted_share)
 
 
 def test_weighted_moments_values() -> None:

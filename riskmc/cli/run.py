@@ -216,6 +216,8 @@ _STOPS = {
     "max-trials": "--max-trials reached before the target",
     "trials": "the trials asked for",
 }
+#: The barely boosted share of p_cell_window above which the summary says so.
+BARELY_NOTE = 0.5
 _STRATA_TEXT = {"no_degraded": "  without a degraded run", "degraded": "  with a degraded run"}
 
 
@@ -258,11 +260,27 @@ def print_run_summary(result: Any, written: Sequence[Path]) -> None:
                 "its bound is in every upper end above",
             )
         )
+    from riskmc.estimates import BARELY_BOOSTED
+
+    share = est.barely_boosted_share
+    if plan.tilts and share > BARELY_NOTE:
+        lines.append(
+            (
+                "note",
+                f"{share:.0%} of p_cell_window comes from {_windows(est.barely_boosted_events)} the "
+                f"proposal barely boosted (weight >= {BARELY_BOOSTED:g}): for them the sample is plain Monte "
+                "Carlo, and with few of them the interval is too narrow (docs/model.md section 8)",
+            )
+        )
     lines.append(("methods", "short names here; the full text is in the *_method columns of the file"))
     lines.append(("impact", "in region-traffic-minutes: minutes x the share of the region's traffic lost"))
     rate = f"{smp.n / result.elapsed_s:,.0f} region-windows/s" if result.elapsed_s > 0 else "-"
     lines.append(("elapsed", f"{result.elapsed_s:.2f} s  ({rate})"))
     print_lines(lines, written)
+
+
+def _windows(n: int) -> str:
+    return f"{n:,} event window{'' if n == 1 else 's'}"
 
 
 def _estimate_text(name: str, e: Any) -> str:

@@ -104,7 +104,7 @@ class CellStats:
     def of(cls, sample: WindowSample) -> CellStats:
         w, c = sample.weight, sample.cells
         return cls(
-            WeightedMoments.of(w * sample.events / c),
+            WeightedMoments.of(w * sample.events / c, w),
             WeightedMoments.of(w * sample.events_nodeg / c),
             WeightedMoments.of(w * sample.events_deg / c),
             WeightedMoments.of(w * sample.p_model * sample.runs / c),
@@ -421,6 +421,10 @@ class Estimates:
     ess: float
     effective_hits: float
     year: YearSummary | None = None
+    #: The share of p_cell_window's sum from events in windows of weight >= BARELY_BOOSTED
+    #: (riskmc.estimates), and their number; NaN and 0 for plain Monte Carlo or no event.
+    barely_boosted_share: float = math.nan
+    barely_boosted_events: int = 0
     #: Upper bound of P(a region-window has an event of an unseen stratum) (0: none unseen);
     #: what a mean over event windows must allow for (riskmc.estimators.cascade).
     region_bound: float = 0.0
@@ -569,4 +573,6 @@ def estimate(
         effective_hits=stats.y.effective_hits,
         year=year,
         region_bound=rw_bound,
+        barely_boosted_share=stats.y.barely_boosted_share if sampling.weighted else math.nan,
+        barely_boosted_events=stats.y.barely_hits if sampling.weighted else 0,
     )

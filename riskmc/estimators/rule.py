@@ -105,6 +105,7 @@ class Run:
             "region_event_windows": int(np.count_nonzero(smp.events)),
             "ess": e.ess,
             "effective_hits": e.effective_hits,
+            "barely_boosted_share": e.barely_boosted_share,
             "windows_per_region_year": windows_per_year(smp),
         }
         row.update(e.columns())
