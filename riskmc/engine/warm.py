@@ -26,6 +26,7 @@ def warm() -> float:
     engine.simulate(batch)
     engine.simulate(sample_windows(config, 1, 40).batch(1), threads=2)
     engine.simulate_cell(batch, 0, 0)
+    engine.repair_durations(batch, np.zeros(batch.n, dtype=np.int64))  # (the cascade's outages)
     rnd = engine.AddressedRandomness(batch, 0, 0)
     next(iter(rnd.publication_times()))
     rnd.wake_offset(0)
