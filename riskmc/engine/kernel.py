@@ -555,9 +555,7 @@ def tails(kind):
     """Whether a latency kind has a tail variable to tilt: the lognormal's normal, or the
     standard exponential -log u of the kinds drawn by inversion (exponential, Weibull, Lomax,
     Pareto)."""
-    return (
-        kind == D_LOGNORM or kind == D_EXPON or kind == D_WEIBULL_MIN or kind == D_LOMAX or kind == D_PARETO
-    )
+    return kind in TAIL_KINDS
 
 
 @njit(**_JIT)
@@ -721,8 +719,7 @@ SI_EVENT = 8  # 0 running, 1 a write emptied a record, 2 a clean-up did, 3 windo
 SI_ERROR = 9
 SI_AFFECTED = 10
 SI_MAX_F = 11  # most attempts beyond the first of one run
-SI_BURST = 12  # the current planner block is drawn bursty
-NSI = 13
+NSI = 12
 EF_T = 0  # next occurrence
 EF_PUB = 1  # publication time of the run's generation
 EF_START = 2  # when the run began
@@ -793,31 +790,20 @@ def planner_draw(k0, k1, trial, cell, g, fp, ip, emp):
 
 
 @njit(**_JIT)
-def _interval_drawn(k0, k1, trial, cell, g, fp, ip, emp, sf, si):
-    """X_g in the simulation: :func:`_interval`, or under the burst mixture as
-    :func:`planner_draw` gives it, the block's flag kept in si and its log tail ratios
-    summed in sf (a finished block's log ratio moved to SF_LOG_PLAN)."""
+def _interval_drawn(k0, k1, trial, cell, g, fp, ip, emp, sf):
+    """X_g in the simulation: :func:`_interval`, or under the burst mixture
+    :func:`planner_draw`'s, its log tail ratio summed into its block's (at a block's first
+    generation the last block's log ratio is moved to SF_LOG_PLAN)."""
     qb = fp[F_QB]
     if qb == 0.0 or not tails(ip[I_PLANNER]):  # (the plan never tilts what the kernel cannot)
         return _interval(k0, k1, trial, cell, g, fp, ip, emp)
-    B = np.int64(fp[F_BURST_LEN])
-    c0 = U64(trial)
-    c1 = word1(P_PLANNER, 0, cell, 0)
-    c2 = U64(g)
-    o0, o1, o2, o3 = philox(c0, c1, c2, U64(0), k0, k1)
-    if (g - 1) % B == 0:  # the first generation of a block: close the last, draw this one's flag
+    x, y, _ = planner_draw(k0, k1, trial, cell, g, fp, ip, emp)
+    if (g - 1) % np.int64(fp[F_BURST_LEN]) == 0:  # a block's first generation: close the last
         if g > 1:
             sf[SF_LOG_PLAN] += _block_log_ratio(qb, sf[SF_BLOCK_SUM])
         sf[SF_BLOCK_SUM] = 0.0
-        si[SI_BURST] = 1 if u_open(bits64(o2, o3)) < fp[F_QB_DRAW] else 0
-    kind = ip[I_PLANNER]
-    a = fp[F_BURST]
-    y = tail_variable(kind, bits64(o0, o1), c0, c1, c2, U64(0), k0, k1)
-    if si[SI_BURST] != 0:
-        y = tilt_tail(kind, y, a)
-    sf[SF_BLOCK_SUM] += log_tail_ratio(kind, y, a)
-    f = F_PLANNER
-    return from_tail(kind, fp[f], fp[f + 1], fp[f + 2], y)
+    sf[SF_BLOCK_SUM] += log_tail_ratio(ip[I_PLANNER], y, fp[F_BURST])
+    return x
 
 
 @njit(**_JIT)
@@ -1030,7 +1016,7 @@ def init_cell(k0, k1, trial, cell, fp, ip, emp_planner, sf, si, ef, ei, pf, A, p
     si[:] = 0
     si[SI_HOLDER] = -1
     pub[0] = 0.0
-    sf[SF_NEXT_PUB] = _interval_drawn(k0, k1, trial, cell, 1, fp, ip, emp_planner, sf, si)
+    sf[SF_NEXT_PUB] = _interval_drawn(k0, k1, trial, cell, 1, fp, ip, emp_planner, sf)
     for e in range(E):
         A[e] = 0
         pf[e, PF_PUB] = 0.0
@@ -1285,7 +1271,7 @@ def advance_cell(
                         pub = grown
                     pub[newest] = newest_pub
                     if bursts:
-                        x_g = _interval_drawn(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner, sf, si)
+                        x_g = _interval_drawn(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner, sf)
                     else:  # (the plain draw inline: this loop is the planner's hot path)
                         x_g = _interval(k0, k1, trial, cell, newest + 1, fp, ip, emp_planner)
                     next_pub = newest_pub + x_g
