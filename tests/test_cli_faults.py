@@ -422,7 +422,9 @@ def test_sigterm_inside_a_long_engine_block(tmp_path: Path, threads: int) -> Non
     from riskmc.cli.core import SIGNAL_GRACE_S
 
     cfg = tmp_path / "slow.toml"
-    cfg.write_text('name = "slow"\n[window]\nhours = 1.0\n[enactors]\npoll_interval = 0.0005\n')
+    # a block of 1,000 such windows takes about 50 s of one core here (12 s at hours = 1, which
+    # put the signal at the end of the first block on a fast machine)
+    cfg.write_text('name = "slow"\n[window]\nhours = 4.0\n[enactors]\npoll_interval = 0.0005\n')
     args = ["run", str(cfg), "--trials", "20000", "--estimator", "naive", "--threads", str(threads)]
     proc = _riskmc([*args, "--out", str(tmp_path / "r")])
     time.sleep(12)  # start-up (slower while another test runs), then inside the first block (minutes)
