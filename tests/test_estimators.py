@@ -19,10 +19,18 @@ import pytest
 
 from riskmc import estimators
 from riskmc.config import Config
-from riskmc.estimates import Estimate, proportion
+from riskmc.estimates import Estimate, WeightedMoments, proportion, zero_hit_bound
 from riskmc.estimators import MINUTES_PER_YEAR, Plan, WindowSample, naive_plan, resolve
 from riskmc.estimators.plan import SHOCK_TILT, run_pilot
-from riskmc.estimators.quantities import CellStats, _cells_per_event_window, estimate, windows_per_year
+from riskmc.estimators.quantities import (
+    CellStats,
+    _cells_per_event_window,
+    _mean_upper,
+    _Sampling,
+    estimate,
+    windows_per_year,
+)
+from riskmc.estimators.slow import SlowRuns
 from riskmc.estimators.year import YearModel, year_summary
 from riskmc.events import events_frame, exceedance_frame
 from riskmc.params import sample_windows
@@ -100,6 +108,60 @@ def test_mixture_weights_are_bounded_and_average_one() -> None:
     w = s.weight
     assert w.max() <= 1 / 0.25 + 1e-12 and s.tilted.mean() > 0.7
     assert abs(w.mean() - 1) < 4 * w.std(ddof=1) / math.sqrt(w.size)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["mitigations.lease.seconds=3"],
+        ["mitigations.recheck=true", "enactors.poll_interval=1.0"],
+        ['enactors.poll_interval={dist="uniform", loc=1.0, scale=2.0}'],  # W differs per window
+    ],
+)
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_cell_with_a_degraded_run_weighs_at_most_its_bound(extra: list[str], slow: bool) -> None:
+    """The degraded stratum's evidence bound rests on two facts about every window, checked
+    here on one-cell windows (where the window's weight is its cell's): a cell starts at most
+    K (floor(T / poll) + 2) runs, and a cell with a degraded run has w <= W
+    (Plan.degraded_cell_weight), under is and under rare's slow runs without bursts."""
+    config = stress_config(["degraded.prob=1e-4", *extra])
+    plan = Plan("is", q=0.003, defensive=0.25)
+    if slow:
+        slow_runs = SlowRuns(q_tail=2e-4, tail=3.0, q_retry=2e-4, fail_prob=0.6)
+        plan = Plan("rare", q=0.003, defensive=0.25, slow=slow_runs)
+    s = estimators.simulate(config, 4, range(6000), plan)
+    params = plan.windows(config, 4, range(6000))
+    assert np.all(s.runs <= params.enactors * (np.floor(params.window_s / params.poll_s) + 2))
+    bound = s.degraded_cell_weight
+    hit = s.degraded > 0
+    assert hit.sum() > 500 and np.all(bound < 0.5 / 0.25)  # the premise: a bound well below 1/alpha
+    assert np.all(s.weight[hit] <= bound[hit] * (1 + 1e-9))
+
+
+def test_the_degraded_stratum_bound_uses_the_tilted_windows_evidence() -> None:
+    """Degraded runs that caused nothing in the tilted windows bound the degraded stratum: the
+    zero-hit bound at the largest weight W of a degraded-run cell (same W in every window), or
+    the exposure, whichever is smaller; the region's estimates at c_max W."""
+    config = stress_config(
+        ["degraded.prob=1e-5", "region.cells=5", *NO_DEGRADED[1:], "degraded.fail_prob=0.3"]
+    )
+    plan = resolve(config, 8, "is")
+    run = _run(config, plan, 2000, 1)
+    s, est_ = run.sample, run.estimates
+    assert s.events_deg.sum() == 0 and s.events_nodeg.sum() > 0 and s.degraded.sum() > 1000  # premise
+    W = float(s.degraded_cell_weight[0])
+    assert np.all(s.degraded_cell_weight == W) and W < 0.1  # tenfold below 1/alpha = 4
+    tail = 0.025
+    exposure = WeightedMoments.of(s.weight * s.p_model * s.runs / s.cells)
+    expected = min(zero_hit_bound(s.n, tail / 2, W), _mean_upper(exposure, tail / 2))
+    assert est_.strata["degraded"].confidence_interval.high == pytest.approx(expected, rel=1e-12)
+    assert expected < min(zero_hit_bound(s.n, tail / 2, 4.0), _mean_upper(exposure, tail / 2)) / 10
+    # a varying W (a sampled poll interval) has no known largest value: the bound of any window
+    varied = _Sampling.of(
+        plan, CellStats.of(s).merge(CellStats(degraded_weight_lo=W / 2, degraded_weight_hi=W))
+    )
+    assert varied.degraded_weight == 4.0 and _Sampling.of(plan, CellStats.of(s)).degraded_weight == W
 
 
 def test_auto_tilts_only_where_degraded_runs_are_rare() -> None:
@@ -476,6 +538,7 @@ def _synthetic(n: int, p: float, n_w: float, seed: int = 3) -> WindowSample:
         first_event_cell=np.where(events > 0, 0, -1),
         p_model=z,
         repair_mean_s=np.full(n, 600.0),
+        degraded_cell_weight=z,
     )
 
 

@@ -220,6 +220,33 @@ class Plan:
         a = self.defensive
         return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
 
+    def degraded_cell_weight(self, params: WindowParams) -> np.ndarray:
+        """Per window, the largest weight that one of its *cells* can carry when a degraded run
+        started in it: 1 / (alpha + (1 - alpha) L_min), L_min the cell's likelihood ratio at
+        one degraded run among the most runs a cell can start, S_max = K (floor(T / poll) +
+        2) (wakes are at least poll apart, the first before poll; one more for rounding), so
+        (q/p) ((1 - q)/(1 - p))^(S_max - 1), times (1 - q_tail - q_retry)^S_max for slow runs
+        (a run's ratio is at least its model component's share).  It bounds the degraded
+        stratum of a sample without a hit in it by the tilted windows' evidence
+        (``riskmc.estimators.quantities``).  1 / alpha (the bound of any window) where no
+        smaller one holds: a tilted shock or planner bursts (whose factors have no lower
+        bound); 1 for naive; 0 where the model has no degraded run."""
+        p = params.degraded_prob
+        if not self.tilts:
+            return np.where(p > 0.0, 1.0, 0.0)
+        a = self.defensive
+        if self.tilts_shock or self.slow.q_burst > 0.0:
+            return np.where(p > 0.0, 1.0 / a, 0.0)
+        q = _raised(p, self.q)
+        s_max = params.enactors * (np.floor(params.window_s / params.poll_s) + 2.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_l = np.where(
+                q == p, 0.0, np.log(q) - np.log(p) + (s_max - 1.0) * (np.log1p(-q) - np.log1p(-p))
+            )
+        log_l = log_l + s_max * math.log1p(-(self.slow.q_tail + self.slow.q_retry))
+        w = np.exp(-np.logaddexp(math.log(a), math.log1p(-a) + log_l))
+        return np.where(p > 0.0, w, 0.0)
+
 
 def _raised(p: np.ndarray, q: float) -> np.ndarray:
     """A tilted probability: max(p, q), but 0 where the model has 0 (a draw the model forbids

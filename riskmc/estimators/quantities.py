@@ -14,9 +14,13 @@ in their cell (``no_degraded``), or with one (``degraded``).  Each is reported. 
 mixture proposal undersamples no window by more than its defensive share alpha (weights are
 at most 1 / alpha), so a stratum without a single hit in n windows still has a rigorous
 upper bound: P(a window has such an event) <= (1 - tail^(1/n)) / alpha (no window of the
-mixture showed one; :func:`riskmc.estimates.zero_hit_bound`); for the ``degraded`` stratum
-also the mean degraded-run exposure, E[p S] (an event with a degraded run needs a degraded
-run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
+mixture showed one; :func:`riskmc.estimates.zero_hit_bound`).  For the ``degraded`` stratum
+two tighter ones: the same zero-hit bound at the largest weight W < 1 / alpha that a cell
+with a degraded run can carry (:meth:`Plan.degraded_cell_weight`: P(event) = E_mix[e_c w_c]
+with a cell's own weight w_c <= W, so the tilted windows' degraded runs that caused nothing
+are evidence; used when W is the same in every window, since a varying one has no known
+largest value), and the mean degraded-run exposure, E[p S] (an event with a degraded run
+needs a degraded run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
 to the upper end of every estimate (Bonferroni: the observed part's upper end and each
 bound miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen
 events are bounded by what is possible (a cell's event costs at most R / (60 C)).  A plain (naive)
@@ -99,16 +103,22 @@ class CellStats:
     degraded: WeightedMoments = field(default_factory=WeightedMoments)
     exposure: WeightedMoments = field(default_factory=WeightedMoments)
     tilted: int = 0  # windows the proposal changed (none: the sample is plain Monte Carlo)
+    #: the smallest and largest of the windows' degraded_cell_weight (equal: one W for all)
+    degraded_weight_lo: float = math.inf
+    degraded_weight_hi: float = -math.inf
 
     @classmethod
     def of(cls, sample: WindowSample) -> CellStats:
         w, c = sample.weight, sample.cells
+        bound = sample.degraded_cell_weight
         return cls(
             WeightedMoments.of(w * sample.events / c, w),
             WeightedMoments.of(w * sample.events_nodeg / c),
             WeightedMoments.of(w * sample.events_deg / c),
             WeightedMoments.of(w * sample.p_model * sample.runs / c),
             int(np.count_nonzero(sample.log_weight)),
+            float(bound.min()) if bound.size else math.inf,
+            float(bound.max()) if bound.size else -math.inf,
         )
 
     def merge(self, other: CellStats) -> CellStats:
@@ -118,6 +128,8 @@ class CellStats:
             self.degraded.merge(other.degraded),
             self.exposure.merge(other.exposure),
             self.tilted + other.tilted,
+            min(self.degraded_weight_lo, other.degraded_weight_lo),
+            max(self.degraded_weight_hi, other.degraded_weight_hi),
         )
 
 
@@ -136,11 +148,17 @@ class _Sampling:
     label: str
     weighted: bool
     alpha: float
+    #: the largest weight of a cell with a degraded run (1 / alpha where none smaller holds)
+    degraded_weight: float = math.inf
 
     @classmethod
     def of(cls, plan: Plan, stats: CellStats) -> _Sampling:
         weighted = plan.tilts and stats.tilted > 0
-        return cls(plan.label, weighted, plan.defensive if weighted else 1.0)
+        alpha = plan.defensive if weighted else 1.0
+        one = stats.degraded_weight_lo == stats.degraded_weight_hi  # the same W in every window
+        return cls(
+            plan.label, weighted, alpha, min(stats.degraded_weight_hi, 1.0 / alpha) if one else 1.0 / alpha
+        )
 
 
 def _unseen_strata(sampling: _Sampling, strata: dict[str, WeightedMoments]) -> list[str]:
@@ -152,15 +170,24 @@ def _unseen_strata(sampling: _Sampling, strata: dict[str, WeightedMoments]) -> l
 
 
 def _stratum_bound(
-    stratum: str, n: int, tail: float, sampling: _Sampling, top: float, exposure: WeightedMoments
+    stratum: str,
+    n: int,
+    tail: float,
+    sampling: _Sampling,
+    top: float,
+    exposure: WeightedMoments,
+    cells_top: float = 1.0,
 ) -> float:
     """Upper bound (missing with ``tail``) of a stratum without any hit: the zero-hit bound of
-    values at most ``top`` (the mixture undersamples by at most alpha), for ``degraded`` also
-    the degraded-run exposure ``exposure``."""
+    values at most ``top`` (the mixture undersamples by at most alpha); for ``degraded`` the
+    zero-hit bound at the largest weight of a degraded-run cell instead where that is smaller
+    (a value is at most the sum, or the mean, of its cells' indicators, which is at most
+    ``cells_top``), and also the degraded-run exposure ``exposure``."""
     if stratum != "degraded":
         return est.zero_hit_bound(n, tail, top / sampling.alpha)
+    top = min(top / sampling.alpha, cells_top * sampling.degraded_weight)
     # the smaller of two bounds misses when either does: each at half the tail
-    return min(est.zero_hit_bound(n, tail / 2.0, top / sampling.alpha), _mean_upper(exposure, tail / 2.0))
+    return min(est.zero_hit_bound(n, tail / 2.0, top), _mean_upper(exposure, tail / 2.0))
 
 
 def _with_unseen(
@@ -170,9 +197,11 @@ def _with_unseen(
     sampling: _Sampling,
     top: float,
     cap: float,
+    cells_top: float = 1.0,
 ) -> tuple[Estimate, list[str], float]:
     """The mean of values in [0, top] with the bounds of its unseen strata added to its upper
-    end: (estimate, the unseen strata, the sum of their bounds)."""
+    end: (estimate, the unseen strata, the sum of their bounds).  A value is at most the sum
+    (or the mean) of its window's cells' event indicators, itself at most ``cells_top``."""
     unseen = _unseen_strata(sampling, strata)
     label = sampling.label
     weighted_top = top / sampling.alpha
@@ -183,7 +212,7 @@ def _with_unseen(
         return _capped(e, cap), unseen, e.confidence_interval.high if unseen else 0.0
     tail = (1.0 - est.CONFIDENCE) / 2.0 / (1 + len(unseen))
     e = est.bounded_mean(m, label, weighted_top, z_hi=est.z_upper(tail))
-    bound = sum(_stratum_bound(s, m.n, tail, sampling, top, exposure) for s in unseen)
+    bound = sum(_stratum_bound(s, m.n, tail, sampling, top, exposure, cells_top) for s in unseen)
     ci = e.confidence_interval
     method = (
         f"{e.method}; upper end + the zero-hit bound of the unobserved stratum "
@@ -216,7 +245,12 @@ def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampli
         return est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha)
     tail = (1.0 - est.CONFIDENCE) / 2.0
     bound = min(1.0, _stratum_bound(stratum, m.n, tail, sampling, 1.0, exposure))
-    return Estimate(0.0, ConfidenceInterval(0.0, bound), f"{sampling.label}: no hit, zero-hit bound", 0.0)
+    method = f"{sampling.label}: no hit, zero-hit bound"
+    if stratum == "degraded" and sampling.degraded_weight < 1.0 / sampling.alpha:
+        method += (
+            f" (a degraded-run cell weighs at most {sampling.degraded_weight:.3g}), or the exposure E[p S]"
+        )
+    return Estimate(0.0, ConfidenceInterval(0.0, bound), method, 0.0)
 
 
 def p_cell_window(stats: CellStats, plan: Plan) -> tuple[Estimate, list[str], float]:
@@ -472,13 +506,15 @@ def estimate(
         "degraded": WeightedMoments.of(w * (sample.events_deg > 0)),
     }
     exposure_rw = WeightedMoments.of(w * sample.p_model * sample.runs)
-    p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, sampling, 1.0, 1.0)
+    p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, sampling, 1.0, 1.0, c_max)
     events_w = WeightedMoments.of(w * sample.events)
     ev_strata = {
         "no_degraded": WeightedMoments.of(w * sample.events_nodeg),
         "degraded": WeightedMoments.of(w * sample.events_deg),
     }
-    per_window, _, events_bound = _with_unseen(events_w, ev_strata, exposure_rw, sampling, c_max, math.inf)
+    per_window, _, events_bound = _with_unseen(
+        events_w, ev_strata, exposure_rw, sampling, c_max, math.inf, c_max
+    )
     per_year = _capped(
         _scaled(per_window, n_w, f"{per_window.method}; per window x n_w = {n_w:.6g}"), n_w * c_max
     )

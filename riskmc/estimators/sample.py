@@ -30,7 +30,9 @@ class WindowSample:
     degraded run had started (the two strata of docs/model.md section 8);
     ``impact_min`` sums w R / (60 C) over the window's events; ``mean_plan_age_s`` is the
     mean over its cells; ``observed_h`` the sum over its cells of t_end; ``p_model`` the
-    model's per-run degraded probability in the window (the shock's when shocked).
+    model's per-run degraded probability in the window (the shock's when shocked);
+    ``degraded_cell_weight`` the largest weight a cell of the window can carry when a
+    degraded run started in it (:meth:`Plan.degraded_cell_weight`).
     """
 
     trials: np.ndarray
@@ -50,6 +52,7 @@ class WindowSample:
     first_event_cell: np.ndarray
     p_model: np.ndarray
     repair_mean_s: np.ndarray
+    degraded_cell_weight: np.ndarray
 
     @property
     def n(self) -> int:
@@ -102,4 +105,5 @@ def simulate(
         first_event_cell=out[:, K.W_FIRST_EVENT_CELL].astype(np.int64),
         p_model=params.degraded_prob.copy(),
         repair_mean_s=params.repair.mean(),
+        degraded_cell_weight=plan.degraded_cell_weight(params),
     )
