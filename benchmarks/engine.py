@@ -43,10 +43,10 @@ def _draws_only(k0, k1, fp, ip, emp, runs, gens):  # type: ignore[no-untyped-def
     """The random numbers of ``runs`` runs and ``gens`` generations per window, no event loop."""
     acc = 0.0
     E = ip[0, K.I_E]
-    out = np.empty(E)
-    w1 = np.empty(E, np.uint64)
-    w2 = np.empty(E, np.uint64)
-    z = np.empty(E)
+    out = np.empty(K.padded(E))
+    w1 = np.empty(K.padded(E), np.uint64)
+    w2 = np.empty(K.padded(E), np.uint64)
+    z = np.empty(K.padded(E))
     r = fp[0, K.F_R0]
     lr = K.log_(r) if r > 0 else -1.0
     for i in range(fp.shape[0]):

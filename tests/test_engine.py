@@ -296,6 +296,36 @@ def test_a_mitigation_does_not_move_the_random_numbers() -> None:
             np.testing.assert_array_equal(durp, durm)
 
 
+@pytest.mark.parametrize(
+    "latency", ['{dist="lognorm", s=0.5, scale=0.1}', '{dist="weibull_min", c=0.8, scale=0.1}']
+)
+@pytest.mark.parametrize("E", [1, 7, 8, 9, 22, 40])
+def test_a_run_s_batched_durations_are_its_writes_one_by_one(E: int, latency: str) -> None:
+    """run_durations fills rows of padded(E) values in vector loops (the blocks past E are
+    drawn and never used); its first E durations, attempts and tail variables are exactly
+    those of write_duration one write at a time, with and without a tilted write."""
+    config = stress_config([f"endpoints.count={E}", f"write.latency={latency}", "write.fail_prob=0.3"])
+    batch = sample_windows(config, 3, 1).batch(3)
+    fp, ip = batch.fp[0], batch.ip[0]
+    k0, k1 = batch.key
+    r = float(fp[K.F_R0])
+    Ep = K.padded(E)
+    assert Ep % K.LANES == 0 and E <= Ep < E + K.LANES
+    retried = 0
+    for n, (jstar, tail) in enumerate([(-1, 0.0), (E // 2, 2.5), (E - 1, 4.0)] * 4):
+        out, z = np.full(Ep, np.nan), np.full(Ep, np.nan)
+        w1, w2 = np.empty(Ep, np.uint64), np.empty(Ep, np.uint64)
+        error, extra = K.run_durations(
+            k0, k1, 0, 0, 1, n, E, fp, ip, batch.emp_latency, r, np.log(r), out, w1, w2, z, jstar, tail, True
+        )
+        one_by_one = K.draw_durations(k0, k1, 0, 0, 1, n, fp, ip, batch.emp_latency, r, jstar, tail)
+        assert error == 0 and extra == one_by_one[1].sum() - E
+        np.testing.assert_array_equal(out[:E], one_by_one[0])
+        np.testing.assert_array_equal(z[:E], one_by_one[2])
+        retried += extra
+    assert retried > 0  # the retried writes' path was taken
+
+
 def test_a_state_can_be_stopped_copied_and_resumed_exactly() -> None:
     config = stress_config(["degraded.prob=0.1", "mitigations.lease.seconds=1.5", "mitigations.recheck=true"])
     params = sample_windows(config, 2, np.arange(20))

@@ -336,7 +336,7 @@ class CellState:
         self.ei = np.zeros((k, K.NEI), np.int64)
         self.pf = np.zeros((e, K.NPF))
         self.A = np.zeros(e, np.int64)
-        self.dur = np.zeros((k, e))
+        self.dur = np.zeros((k, K.padded(e)))  # rows as run_durations fills them
         self.spared = np.zeros(e, np.int64)
         self.pub = np.zeros(1024)
         k0, k1 = batch.key

@@ -858,6 +858,19 @@ def _zig_first(r):
     return x if rabs < _ZKI[idx] else np.nan
 
 
+#: The vectorising loops of :func:`run_durations` run over E rounded up to a multiple of
+#: this (the widest vector of 64-bit lanes, AVX-512's), so that no write is left to a scalar
+#: remainder loop: at E = 22 the remainder's 6 scalar Philox blocks cost as much as the 16
+#: vectorised ones.  The extra blocks are pure functions of their addresses, never used.
+LANES = 8
+
+
+@njit(inline="always", **_JIT)
+def padded(E):
+    """E rounded up to a multiple of :data:`LANES`: the length of a run's scratch rows."""
+    return (E + (LANES - 1)) & ~(LANES - 1)
+
+
 @njit(inline="always", **_JIT)
 def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w2, z, jstar, tail, need_y):
     """The E write durations of enactor k's run n into out[:E], exactly as
@@ -865,23 +878,27 @@ def run_durations(k0, k1, trial, cell, k, n, E, fp, ip, emp, r, logr, out, w1, w
     blocks of every write, the ziggurat's first tries, the exponentials (lognormal
     latencies), then the rare slow normals and retried writes.  Write ``jstar`` (none if
     < 0) has its first latency's tail variable tilted by ``tail``; with ``need_y`` (or a
-    tilted write) z[:E] holds every write's first tail variable as drawn.  Returns (error
-    code, attempts beyond the first over the run's writes)."""
+    tilted write) z[:E] holds every write's first tail variable as drawn.  ``out``, ``w1``,
+    ``w2`` and ``z`` hold at least :func:`padded` (E) values (the vector loops fill them all).
+    Returns (error code, attempts beyond the first over the run's writes)."""
     c0 = U64(trial)
     c1 = word1(P_ATTEMPT, 0, cell, k)
     c2 = U64(n)
-    retried = U64(0)
-    for j in range(E):  # the blocks; w2[j] = 1 where the write needs more than one attempt
+    Ep = padded(E)
+    for j in range(Ep):  # the blocks
         o0, o1, o2, o3 = philox(c0, c1, c2, U64(j) << _S16, k0, k1)
         w1[j] = bits64(o0, o1)
-        w2[j] = U64(1) if u_oc(bits64(o2, o3)) <= r else U64(0)
+        w2[j] = bits64(o2, o3)
+    retried = U64(0)
+    for j in range(E):  # w2[j] = 1 where the write needs more than one attempt
+        w2[j] = U64(1) if u_oc(w2[j]) <= r else U64(0)
         retried += w2[j]
     kind = ip[I_LATENCY]
     f = F_LATENCY
     p0, p1, p2, p3 = fp[f], fp[f + 1], fp[f + 2], fp[f + 3]
     error = 0
     if kind == D_LOGNORM:
-        for j in range(E):  # branch-free; z is NaN where the ziggurat's first try fails ...
+        for j in range(Ep):  # branch-free; z is NaN where the ziggurat's first try fails ...
             z[j] = _zig_first(w1[j])
             out[j] = p1 + p2 * exp_(p0 * z[j])
         for j in range(E):  # ... and that normal is drawn in full (0.7% of draws)
@@ -1077,9 +1094,9 @@ def advance_cell(
     min_age_on = min_age >= 0.0
     begin_checks = deadline_on or recheck or lease_on  # (a write's begin needs none without them)
     limit_t = min(T, t_stop)
-    w1 = np.empty(E, np.uint64)  # scratch of run_durations
-    w2 = np.empty(E, np.uint64)
-    z = np.empty(E)
+    w1 = np.empty(padded(E), np.uint64)  # scratch of run_durations
+    w2 = np.empty(padded(E), np.uint64)
+    z = np.empty(padded(E))
 
     newest = si[SI_NEWEST]
     newest_pub = sf[SF_NEWEST_PUB]
@@ -1506,7 +1523,7 @@ def simulate_windows(k0, k1, fp, ip, weights, emp_planner, emp_latency, emp_repa
     ei = np.empty((kmax, NEI), np.int64)
     pf = np.empty((emax, NPF))
     A = np.empty(emax, np.int64)
-    dur = np.empty((kmax, emax))
+    dur = np.empty((kmax, padded(emax)))  # a run's durations, rows as run_durations fills them
     spared = np.empty(emax, np.int64)
     pub = np.empty(1024)
     cell_out = np.empty(NC)
