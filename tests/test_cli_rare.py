@@ -278,3 +278,18 @@ def test_rare_says_when_its_estimate_rests_on_barely_boosted_events(
     assert float(row["p_cell_window"]) > 0 and 0.0 <= share <= 1.0
     assert (share > 0.5) == barely, share
     assert ("the proposal barely boosted" in result.stdout) == barely
+
+
+def test_rare_says_when_it_saw_no_barely_boosted_event(tmp_path: Path) -> None:
+    """G = 3 under rare at 3,000 windows: only boosted latency-tail events, none of the
+    barely boosted windows where the bursts' events fall; the summary names the part and the
+    row lists it among the unobserved strata."""
+    config = Path(__file__).resolve().parent.parent / "configs" / "ordinary.toml"
+    out = tmp_path / "g3"
+    args = ["run", config, "--set", "cleanup.keep_generations=3", "--estimator", "rare", "--trials", 3000]
+    result = invoke([*args, "--seed", 1, "--out", out, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    row = read_table(out.with_suffix(".csv")).row(0, named=True)
+    assert row["unobserved_strata"] == "degraded,barely_boosted"
+    assert "no event with a degraded run or barely boosted by the proposal in the sample" in result.stdout
+    assert float(row["p_cell_window_hi"]) > 1e-3 > 1e-8 > float(row["p_cell_window"])

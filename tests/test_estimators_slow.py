@@ -75,6 +75,27 @@ def test_rare_agrees_with_plain_monte_carlo(name: str) -> None:
     assert b.standard_error**2 * rare.trials < 0.5 * a.standard_error**2 * naive.trials
 
 
+def test_an_untilted_mechanism_is_bounded_not_missed() -> None:
+    """The confident wrong answer rare gave before its barely boosted events were a part to
+    see or bound: G = 3 needs plans in a burst, the fitted tilts make only latency-tail events
+    common (weights ~1e-10), and the sample holds none of the windows that carry p.  Plain
+    Monte Carlo says 2.0e-5 [7.8e-6, 5.1e-5] (200,000 windows, seed 99); the interval must
+    hold it, its upper end carrying the zero-hit bound (1 - 0.0125^(1/n)) / alpha."""
+    config = ORDINARY.with_overrides(["cleanup.keep_generations=3"])
+    run = estimators.run(config, resolve(config, 1, "rare"), trials=3000, seed=1, n_resamples=2)
+    est, s = run.estimates, run.sample
+    hit = s.events > 0
+    assert hit.sum() > 10 and np.all(s.weight[hit] < 0.1)  # the premise: only boosted events
+    p = est.values["p_cell_window"]
+    assert p.estimate < 1e-8 and "barely_boosted" in est.unseen  # the estimate alone is far off
+    assert p.confidence_interval.low <= 2.0e-5 <= p.confidence_interval.high
+    tail = 0.025 / 3  # the observed part, the degraded stratum (bound 0 here) and this part
+    assert p.confidence_interval.high >= (1 - tail ** (1 / 3000)) / 0.25
+    stratum = est.strata["no_degraded"].confidence_interval
+    assert stratum.low <= 2.0e-5 <= stratum.high
+    assert run.row()["unobserved_strata"] == "degraded,barely_boosted"
+
+
 def test_auto_never_chooses_rare() -> None:
     for extra in ([], ["degraded.prob=1e-6"], MECHANISMS["tail"]):
         assert resolve(ORDINARY.with_overrides(extra), 1, "auto").estimator in ("naive", "is")

@@ -218,7 +218,11 @@ _STOPS = {
 }
 #: The barely boosted share of p_cell_window above which the summary says so.
 BARELY_NOTE = 0.5
-_STRATA_TEXT = {"no_degraded": "  without a degraded run", "degraded": "  with a degraded run"}
+_STRATA_TEXT = {
+    "no_degraded": "  without a degraded run",
+    "degraded": "  with a degraded run",
+    "barely_boosted": "  barely boosted by the proposal",  # rare's (docs/model.md section 8)
+}
 
 
 def print_run_summary(result: Any, written: Sequence[Path]) -> None:

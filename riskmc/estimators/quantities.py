@@ -23,7 +23,11 @@ largest value), and the mean degraded-run exposure, E[p S] (an event with a degr
 needs a degraded run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
 to the upper end of every estimate (Bonferroni: the observed part's upper end and each
 bound miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen
-events are bounded by what is possible (a cell's event costs at most R / (60 C)).  A plain (naive)
+events are bounded by what is possible (a cell's event costs at most R / (60 C)).  Under
+``rare``, whose tilts make one event common at the cost of another (an event of a mechanism
+it does not tilt keeps the model's rate, in windows the proposal barely changed), the events
+of windows of weight >= BARELY_BOOSTED are one more part: a sample with events but none of
+those adds their zero-hit bound, (1 - tail^(1/n)) / alpha, as for an unseen stratum.  A plain (naive)
 sample undersamples nothing: its intervals already cover every cause.
 
 Upper bounds never exceed what is possible: probabilities 1, events n_w x max C a year, the
@@ -47,6 +51,7 @@ from riskmc.estimators.year import MINUTES_PER_YEAR, YEAR_RESAMPLES, YearSummary
 from riskmc.streams import Purpose, stream
 
 __all__ = [
+    "BARELY_BOOSTED_PART",
     "CELL_ESTIMATES",
     "HOURS_PER_YEAR",
     "MINUTES_PER_YEAR",
@@ -74,6 +79,9 @@ REGION_ESTIMATES = (
 )
 #: The strata of the events (docs/model.md section 8).
 STRATA = ("no_degraded", "degraded")
+#: Under ``rare`` also a part to see or bound: the events of windows the proposal barely
+#: boosted (weight >= BARELY_BOOSTED), where an event of a mechanism it does not tilt falls.
+BARELY_BOOSTED_PART = "barely_boosted"
 
 #: Event windows up to which impact_given_event_min gets a BCa bootstrap interval.
 BCA_MAX_WINDOWS = 2000
@@ -150,6 +158,8 @@ class _Sampling:
     alpha: float
     #: the largest weight of a cell with a degraded run (1 / alpha where none smaller holds)
     degraded_weight: float = math.inf
+    #: ``rare``: its barely boosted events are a part to see or bound (module docstring)
+    bounds_barely: bool = False
 
     @classmethod
     def of(cls, plan: Plan, stats: CellStats) -> _Sampling:
@@ -157,16 +167,26 @@ class _Sampling:
         alpha = plan.defensive if weighted else 1.0
         one = stats.degraded_weight_lo == stats.degraded_weight_hi  # the same W in every window
         return cls(
-            plan.label, weighted, alpha, min(stats.degraded_weight_hi, 1.0 / alpha) if one else 1.0 / alpha
+            plan.label,
+            weighted,
+            alpha,
+            min(stats.degraded_weight_hi, 1.0 / alpha) if one else 1.0 / alpha,
+            weighted and plan.estimator == "rare",
         )
 
+    def barely_unseen(self, m: WeightedMoments) -> bool:
+        """Under ``rare``, a sample with events of which none was barely boosted."""
+        return self.bounds_barely and m.hits > 0 and m.barely_hits == 0
 
-def _unseen_strata(sampling: _Sampling, strata: dict[str, WeightedMoments]) -> list[str]:
+
+def _unseen_strata(sampling: _Sampling, strata: dict[str, WeightedMoments], m: WeightedMoments) -> list[str]:
     """The strata whose absence from the sample the interval must still bound: in a weighted
-    sample, those without a hit; none in a plain one (its intervals cover every cause)."""
+    sample, those without a hit, and under ``rare`` the barely boosted events when none was
+    seen; none in a plain one (its intervals cover every cause)."""
     if not sampling.weighted:
         return []
-    return [s for s in STRATA if strata[s].hits == 0]
+    unseen = [s for s in STRATA if strata[s].hits == 0]
+    return [*unseen, BARELY_BOOSTED_PART] if sampling.barely_unseen(m) else unseen
 
 
 def _stratum_bound(
@@ -202,7 +222,7 @@ def _with_unseen(
     """The mean of values in [0, top] with the bounds of its unseen strata added to its upper
     end: (estimate, the unseen strata, the sum of their bounds).  A value is at most the sum
     (or the mean) of its window's cells' event indicators, itself at most ``cells_top``."""
-    unseen = _unseen_strata(sampling, strata)
+    unseen = _unseen_strata(sampling, strata, m)
     label = sampling.label
     weighted_top = top / sampling.alpha
     if m.hits == 0 or not unseen:
@@ -239,11 +259,26 @@ def _capped(e: Estimate, cap: float) -> Estimate:
     )
 
 
-def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampling: _Sampling) -> Estimate:
-    """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound."""
+def _stratum(
+    stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampling: _Sampling, barely_unseen: bool
+) -> Estimate:
+    """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound;
+    with ``barely_unseen`` (``rare``, no barely boosted event seen) its mean's upper end also
+    holds their bound (they may be of either stratum)."""
+    tail = (1.0 - est.CONFIDENCE) / 2.0
+    if m.hits > 0 and barely_unseen:
+        e = est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha, z_hi=est.z_upper(tail / 2.0))
+        bound = est.zero_hit_bound(m.n, tail / 2.0, 1.0 / sampling.alpha)
+        ci = e.confidence_interval
+        method = (
+            f"{e.method}; upper end + the zero-hit bound of the barely boosted events "
+            f"(one-sided {tail / 2:.3%} each)"
+        )
+        return Estimate(
+            e.estimate, ConfidenceInterval(ci.low, min(1.0, ci.high + bound)), method, e.standard_error
+        )
     if m.hits > 0 or not sampling.weighted:
         return est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha)
-    tail = (1.0 - est.CONFIDENCE) / 2.0
     bound = min(1.0, _stratum_bound(stratum, m.n, tail, sampling, 1.0, exposure))
     method = f"{sampling.label}: no hit, zero-hit bound"
     if stratum == "degraded" and sampling.degraded_weight < 1.0 / sampling.alpha:
@@ -496,18 +531,19 @@ def estimate(
     repair_max = float(np.max(sample.repair_mean_s))
     n_w = windows_per_year(sample)
     p_cell, unseen, cell_bound = p_cell_window(stats, plan)
-    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, sampling) for s in STRATA}
+    barely = sampling.barely_unseen(stats.y)
+    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, sampling, barely) for s in STRATA}
 
     # region-windows: any event; events
     has = sample.events > 0
-    y_rw = WeightedMoments.of(w * has)
+    y_rw = WeightedMoments.of(w * has, w)
     rw_strata = {
         "no_degraded": WeightedMoments.of(w * (sample.events_nodeg > 0)),
         "degraded": WeightedMoments.of(w * (sample.events_deg > 0)),
     }
     exposure_rw = WeightedMoments.of(w * sample.p_model * sample.runs)
     p_rw, _, rw_bound = _with_unseen(y_rw, rw_strata, exposure_rw, sampling, 1.0, 1.0, c_max)
-    events_w = WeightedMoments.of(w * sample.events)
+    events_w = WeightedMoments.of(w * sample.events, w)
     ev_strata = {
         "no_degraded": WeightedMoments.of(w * sample.events_nodeg),
         "degraded": WeightedMoments.of(w * sample.events_deg),
