@@ -199,7 +199,8 @@ EstimatorOption = Annotated[
         f"{AUTO_NAIVE_HITS} events and expects fewer than {AUTO_IS_BELOW:g} (but some) degraded runs per "
         "region-window or a rare shock, else naive; rare: is that also tilts slow runs (a latency "
         "tail, retries) and planner bursts, fitted by cross-entropy, for events that need no degraded "
-        "run; its intervals assume the event goes through what it tilts, so it is never chosen by auto "
+        "run; what its tilts do not reach falls in windows it barely boosted, whose zero-hit bound is in "
+        "every upper end while the sample holds no event of them; never chosen by auto "
         "(docs/model.md section 8).",
     ),
 ]
