@@ -438,11 +438,17 @@ def _stratum_risk_ratio(base: Run, other: Run, stratum: str) -> Estimate:
     without a hit in the other scenario gets [0, its zero-hit bound / the baseline's lower
     end], one without a hit in the baseline is undefined."""
     rr = weighted_risk_ratio(_per_cell(base, stratum), _per_cell(other, stratum))
+    b = base.estimates.strata[stratum].confidence_interval
+    o = other.estimates.strata[stratum].confidence_interval
     if rr.estimate == 0.0:
-        b_lo = base.estimates.strata[stratum].confidence_interval.low
-        o_hi = other.estimates.strata[stratum].confidence_interval.high
-        hi = o_hi / b_lo if b_lo > 0 else math.inf
+        hi = o.high / b.low if b.low > 0 else math.inf
         return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{rr.method}; upper end from the zero-hit bound")
+    if stratum in base.estimates.barely_unseen or stratum in other.estimates.barely_unseen:
+        # rare: a part of the stratum neither sample could show is bounded in its intervals
+        lo = min(rr.confidence_interval.low, o.low / b.high) if b.high > 0 else 0.0
+        hi = max(rr.confidence_interval.high, o.high / b.low if b.low > 0 else math.inf)
+        method = f"{rr.method}; widened to the ratio of the two intervals (barely boosted events unseen)"
+        return Estimate(rr.estimate, ConfidenceInterval(lo, hi), method, rr.standard_error)
     return rr
 
 

@@ -287,12 +287,19 @@ def headline(row: Mapping[str, Any]) -> list[str]:
             f"({_ci(row, 'ec2_impaired_given_event_min')} minutes); per region-year "
             f"{_ci(row, 'ec2_impaired_per_year_min')} EC2 launch-impairment minutes."
         )
-    unseen = str(row.get("unobserved_strata") or "")
-    if unseen:
+    unseen = [s for s in str(row.get("unobserved_strata") or "").split(",") if s]
+    strata = [s for s in unseen if s != "barely_boosted"]
+    if strata:
         lines.append(
-            f"The sample saw no event of the stratum {unseen.replace(',', ', ')}; its zero-hit bound is "
+            f"The sample saw no event of the stratum {', '.join(strata)}; its zero-hit bound is "
             "in every upper end above, which is why they can be far above the estimates "
             "(docs/model.md section 8)."
+        )
+    if "barely_boosted" in unseen:
+        lines.append(
+            "None of the sample's events was in a window the rare estimator barely boosted (weight >= 0.1), "
+            "where an event of a mechanism its tilts do not reach would fall; their zero-hit bound is in "
+            "every upper end above (docs/model.md section 8)."
         )
     return lines
 
@@ -509,8 +516,9 @@ def _compare_section(rows: Sequence[Mapping[str, Any]], figure: Figure | None) -
         )
     if unseen:
         text.append(
-            "Some scenario saw no event of a stratum: that stratum is only bounded, and its bound is in the "
-            "total risk ratio's upper end; the stratum columns show what each sample did see."
+            "Some scenario saw no event of a stratum (or, under the rare estimator, none in a window it "
+            "barely boosted): that part is only bounded, and its bound is in the total risk ratio's upper "
+            "end; the stratum columns show what each sample did see."
         )
     return Section("Mitigations", tuple(text), tuple(table), (figure,) if figure else ())
 

@@ -94,6 +94,7 @@ def test_an_untilted_mechanism_is_bounded_not_missed() -> None:
     stratum = est.strata["no_degraded"].confidence_interval
     assert stratum.low <= 2.0e-5 <= stratum.high
     assert run.row()["unobserved_strata"] == "degraded,barely_boosted"
+    assert est.barely_unseen == ("no_degraded",)  # the stratum that has events, none barely boosted
 
 
 def test_auto_never_chooses_rare() -> None:

@@ -172,6 +172,7 @@ def print_compare_summary(
     print_table(headers, table, elapsed_s, written)
     if unseen:
         print(
-            "note: a stratum of events with no hit in a scenario is only bounded; its bound is in the "
-            "totals' upper ends (docs/model.md section 8)"
+            "note: a stratum of events with no hit in a scenario (or, under rare, no event in a window "
+            "it barely boosted) is only bounded; its bound is in the totals' upper ends (docs/model.md "
+            "section 8)"
         )

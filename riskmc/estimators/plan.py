@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from riskmc.config import Config
+from riskmc.distributions import DistSpec
 from riskmc.engine import Batch, seed_key
 from riskmc.engine import kernel as K
 from riskmc.engine import simulate as run_engine
@@ -220,7 +221,7 @@ class Plan:
         a = self.defensive
         return -np.logaddexp(math.log(a), math.log1p(-a) + log_l)
 
-    def degraded_cell_weight(self, params: WindowParams) -> np.ndarray:
+    def degraded_cell_weight(self, config: Config, params: WindowParams) -> np.ndarray:
         """Per window, the largest weight that one of its *cells* can carry when a degraded run
         started in it: 1 / (alpha + (1 - alpha) L_min), L_min the cell's likelihood ratio at
         one degraded run among the most runs a cell can start, S_max = K (floor(T / poll) +
@@ -228,14 +229,17 @@ class Plan:
         (q/p) ((1 - q)/(1 - p))^(S_max - 1), times (1 - q_tail - q_retry)^S_max for slow runs
         (a run's ratio is at least its model component's share).  It bounds the degraded
         stratum of a sample without a hit in it by the tilted windows' evidence
-        (``riskmc.estimators.quantities``).  1 / alpha (the bound of any window) where no
-        smaller one holds: a tilted shock or planner bursts (whose factors have no lower
-        bound); 1 for naive; 0 where the model has no degraded run."""
+        (``riskmc.estimators.quantities``), which needs one W for every window the model can
+        draw, not only those the sample drew: so 1 / alpha (the bound of any window) unless
+        T, poll, K and the degraded probability are fixed values of ``config`` (no shock that
+        changes the probability), and also under planner bursts (a block's factor has no
+        lower bound: their number has none) or a tilted shock (it changes p); 1 for naive; 0
+        where the model has no degraded run."""
         p = params.degraded_prob
         if not self.tilts:
             return np.where(p > 0.0, 1.0, 0.0)
         a = self.defensive
-        if self.tilts_shock or self.slow.q_burst > 0.0:
+        if not _one_degraded_weight(config) or self.tilts_shock or self.slow.q_burst > 0.0:
             return np.where(p > 0.0, 1.0 / a, 0.0)
         q = _raised(p, self.q)
         s_max = params.enactors * (np.floor(params.window_s / params.poll_s) + 2.0)
@@ -246,6 +250,22 @@ class Plan:
         log_l = log_l + s_max * math.log1p(-(self.slow.q_tail + self.slow.q_retry))
         w = np.exp(-np.logaddexp(math.log(a), math.log1p(-a) + log_l))
         return np.where(p > 0.0, w, 0.0)
+
+
+#: The keys a cell's largest degraded-run weight depends on (Plan.degraded_cell_weight).
+DEGRADED_WEIGHT_KEYS = ("window.hours", "enactors.poll_interval", "enactors.count", "degraded.prob")
+
+
+def _one_degraded_weight(config: Config) -> bool:
+    """Whether every window the model can draw has the same degraded-run weight bound: its
+    keys fixed, and a shock either impossible or one that keeps the degraded probability."""
+    fixed: dict[str, float] = {}
+    for key in (*DEGRADED_WEIGHT_KEYS, "region.shock.prob", "region.shock.degraded_prob"):
+        value = config.values[key]
+        if isinstance(value, DistSpec):
+            return False
+        fixed[key] = float(value)
+    return fixed["region.shock.prob"] == 0.0 or fixed["region.shock.degraded_prob"] == fixed["degraded.prob"]
 
 
 def _raised(p: np.ndarray, q: float) -> np.ndarray:
@@ -315,8 +335,9 @@ def resolve(
     choice is honest: the mixture keeps a share of untilted windows, so no mechanism of the
     event is hidden from it (module docstring).  ``rare``: ``is`` with slow runs and planner
     bursts (``riskmc.estimators.slow``), their parameters fitted by multilevel cross-entropy
-    (:func:`cross_entropy_levels`); never chosen by ``auto`` (docs/model.md section 8: its
-    intervals assume that the event goes through what it tilts)."""
+    (:func:`cross_entropy_levels`); never chosen by ``auto`` (docs/model.md section 8: while
+    its sample holds no barely boosted event its upper ends carry their bound, so it buys a
+    better estimate, not a better interval)."""
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if not 0.0 < defensive < 1.0:

@@ -18,15 +18,16 @@ mixture showed one; :func:`riskmc.estimates.zero_hit_bound`).  For the ``degrade
 two tighter ones: the same zero-hit bound at the largest weight W < 1 / alpha that a cell
 with a degraded run can carry (:meth:`Plan.degraded_cell_weight`: P(event) = E_mix[e_c w_c]
 with a cell's own weight w_c <= W, so the tilted windows' degraded runs that caused nothing
-are evidence; used when W is the same in every window, since a varying one has no known
-largest value), and the mean degraded-run exposure, E[p S] (an event with a degraded run
-needs a degraded run), whichever is smaller.  Under importance sampling a stratum with no hit adds its bound
-to the upper end of every estimate (Bonferroni: the observed part's upper end and each
-bound miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen
-events are bounded by what is possible (a cell's event costs at most R / (60 C)).  Under
-``rare``, whose tilts make one event common at the cost of another (an event of a mechanism
-it does not tilt keeps the model's rate, in windows the proposal barely changed), the events
-of windows of weight >= BARELY_BOOSTED are one more part: a sample with events but none of
+are evidence; used when W is the same in every window the model can draw, its keys fixed
+in the configuration, since a varying one has no known largest value), and the mean
+degraded-run exposure, E[p S] (an event with a degraded run needs a degraded run),
+whichever is smaller.  Under importance sampling a stratum with no hit adds its bound to
+the upper end of every estimate (Bonferroni: the observed part's upper end and each bound
+miss with 2.5% / (1 + unobserved strata)), and the impact and the cells of the unseen events
+are bounded by what is possible (a cell's event costs at most R / (60 C)).  Under ``rare``,
+whose tilts make one event common at the cost of another (an event of a mechanism it does
+not tilt keeps the model's rate, in windows the proposal barely changed), the events of
+windows of weight >= BARELY_BOOSTED are one more part: a sample with events but none of
 those adds their zero-hit bound, (1 - tail^(1/n)) / alpha, as for an unseen stratum.  A plain (naive)
 sample undersamples nothing: its intervals already cover every cause.
 
@@ -121,8 +122,8 @@ class CellStats:
         bound = sample.degraded_cell_weight
         return cls(
             WeightedMoments.of(w * sample.events / c, w),
-            WeightedMoments.of(w * sample.events_nodeg / c),
-            WeightedMoments.of(w * sample.events_deg / c),
+            WeightedMoments.of(w * sample.events_nodeg / c, w),
+            WeightedMoments.of(w * sample.events_deg / c, w),
             WeightedMoments.of(w * sample.p_model * sample.runs / c),
             int(np.count_nonzero(sample.log_weight)),
             float(bound.min()) if bound.size else math.inf,
@@ -165,7 +166,9 @@ class _Sampling:
     def of(cls, plan: Plan, stats: CellStats) -> _Sampling:
         weighted = plan.tilts and stats.tilted > 0
         alpha = plan.defensive if weighted else 1.0
-        one = stats.degraded_weight_lo == stats.degraded_weight_hi  # the same W in every window
+        # the same W in every window (Plan.degraded_cell_weight gives 1 / alpha unless its keys
+        # are fixed values; a sampled one could differ in windows the sample never drew)
+        one = stats.degraded_weight_lo == stats.degraded_weight_hi
         return cls(
             plan.label,
             weighted,
@@ -259,14 +262,12 @@ def _capped(e: Estimate, cap: float) -> Estimate:
     )
 
 
-def _stratum(
-    stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampling: _Sampling, barely_unseen: bool
-) -> Estimate:
+def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampling: _Sampling) -> Estimate:
     """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound;
-    with ``barely_unseen`` (``rare``, no barely boosted event seen) its mean's upper end also
-    holds their bound (they may be of either stratum)."""
+    under ``rare``, when none of its events was barely boosted, its mean's upper end also
+    holds the zero-hit bound of those."""
     tail = (1.0 - est.CONFIDENCE) / 2.0
-    if m.hits > 0 and barely_unseen:
+    if sampling.barely_unseen(m):
         e = est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha, z_hi=est.z_upper(tail / 2.0))
         bound = est.zero_hit_bound(m.n, tail / 2.0, 1.0 / sampling.alpha)
         ci = e.confidence_interval
@@ -497,6 +498,9 @@ class Estimates:
     #: Upper bound of P(a region-window has an event of an unseen stratum) (0: none unseen);
     #: what a mean over event windows must allow for (riskmc.estimators.cascade).
     region_bound: float = 0.0
+    #: ``rare``: the strata with events none of which was barely boosted (their intervals
+    #: hold that part's zero-hit bound; a paired ratio within them is widened for it)
+    barely_unseen: tuple[str, ...] = ()
 
     def columns(self) -> dict[str, object]:
         row: dict[str, object] = {}
@@ -531,8 +535,7 @@ def estimate(
     repair_max = float(np.max(sample.repair_mean_s))
     n_w = windows_per_year(sample)
     p_cell, unseen, cell_bound = p_cell_window(stats, plan)
-    barely = sampling.barely_unseen(stats.y)
-    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, sampling, barely) for s in STRATA}
+    strata = {s: _stratum(s, getattr(stats, s), stats.exposure, sampling) for s in STRATA}
 
     # region-windows: any event; events
     has = sample.events > 0
@@ -645,6 +648,7 @@ def estimate(
         effective_hits=stats.y.effective_hits,
         year=year,
         region_bound=rw_bound,
+        barely_unseen=tuple(s for s in STRATA if sampling.barely_unseen(getattr(stats, s))),
         barely_boosted_share=stats.y.barely_boosted_share if sampling.weighted else math.nan,
         barely_boosted_events=stats.y.barely_hits if sampling.weighted else 0,
     )

@@ -105,5 +105,5 @@ def simulate(
         first_event_cell=out[:, K.W_FIRST_EVENT_CELL].astype(np.int64),
         p_model=params.degraded_prob.copy(),
         repair_mean_s=params.repair.mean(),
-        degraded_cell_weight=plan.degraded_cell_weight(params),
+        degraded_cell_weight=plan.degraded_cell_weight(config, params),
     )
