@@ -732,3 +732,19 @@ def test_cli_compare_picks_importance_sampling_where_events_are_rare(tmp_path: P
     assert rows[1]["risk_ratio_degraded_hi"] == pytest.approx(expected_hi)
     assert math.isfinite(rows[1]["risk_ratio_degraded_hi"])
     assert "estimator is(" in result.stdout
+
+
+def test_a_stratum_ratio_under_rare_is_widened_where_its_barely_boosted_part_is_unseen() -> None:
+    """configs/ordinary.toml at G = 3 under rare (3,000 windows, seed 1): the samples hold only
+    boosted latency-tail events, so the no-degraded stratum's barely boosted part is unseen in
+    both; its paired ratio must then span the ratio of the two stratum intervals (which hold
+    that part's bound), not the paired delta method's narrow one alone."""
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "ordinary.toml")
+    config = config.with_overrides(["cleanup.keep_generations=3"])
+    rows = compare_mod.compare(config, ["deadline"], trials=3000, seed=1, estimator="rare")
+    base, other = rows
+    assert "barely_boosted" in str(base["unobserved_strata"])  # the premise
+    rr_hi = float(other["risk_ratio_no_degraded_hi"])
+    ratio_hi = float(other["p_cell_window_no_degraded_hi"]) / float(base["p_cell_window_no_degraded_lo"])
+    assert rr_hi >= ratio_hi * (1 - 1e-12) and rr_hi > 1e3
+    assert "barely boosted events unseen" in str(other["risk_ratio_no_degraded_method"])
