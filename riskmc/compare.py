@@ -443,13 +443,27 @@ def _stratum_risk_ratio(base: Run, other: Run, stratum: str) -> Estimate:
     if rr.estimate == 0.0:
         hi = o.high / b.low if b.low > 0 else math.inf
         return Estimate(0.0, ConfidenceInterval(0.0, hi), f"{rr.method}; upper end from the zero-hit bound")
-    if stratum in base.estimates.barely_unseen or stratum in other.estimates.barely_unseen:
-        # rare: a part of the stratum neither sample could show is bounded in its intervals
-        lo = min(rr.confidence_interval.low, o.low / b.high) if b.high > 0 else 0.0
-        hi = max(rr.confidence_interval.high, o.high / b.low if b.low > 0 else math.inf)
-        method = f"{rr.method}; widened to the ratio of the two intervals (barely boosted events unseen)"
-        return Estimate(rr.estimate, ConfidenceInterval(lo, hi), method, rr.standard_error)
+    barely = stratum in base.estimates.barely_unseen or stratum in other.estimates.barely_unseen
+    if barely and not math.isnan(rr.estimate):
+        # rare: a part of the stratum a sample could not show is bounded in its intervals
+        return _widened(rr, b, o, "intervals (barely boosted events unseen)")
     return rr
+
+
+def _widened(rr: Estimate, base: ConfidenceInterval, other: ConfidenceInterval, why: str) -> Estimate:
+    """A paired ratio widened to the ratio of the two scenarios' intervals, which hold the
+    bounds of what their samples could not show."""
+    lo = min(rr.confidence_interval.low, other.low / base.high) if base.high > 0 else 0.0
+    hi = max(
+        rr.confidence_interval.high if rr.estimate > 0 else 0.0,
+        other.high / base.low if base.low > 0 else math.inf,
+    )
+    return Estimate(
+        rr.estimate,
+        ConfidenceInterval(lo, hi),
+        f"{rr.method}; widened to the ratio of the two {why}",
+        rr.standard_error,
+    )
 
 
 def _risk_ratio(base: Run, other: Run) -> Estimate:
@@ -473,17 +487,7 @@ def _risk_ratio(base: Run, other: Run) -> Estimate:
     unseen = base.estimates.unseen or other.estimates.unseen or rr.estimate == 0.0
     if not unseen:
         return rr
-    lo = min(rr.confidence_interval.low, po.low / pb.high) if pb.high > 0 else 0.0
-    hi = max(
-        rr.confidence_interval.high if rr.estimate > 0 else 0.0, po.high / pb.low if pb.low > 0 else math.inf
-    )
-    return Estimate(
-        rr.estimate,
-        ConfidenceInterval(lo, hi),
-        f"{rr.method}; widened to the ratio of the two p_cell_window intervals "
-        "(unobserved strata or no event)",
-        rr.standard_error,
-    )
+    return _widened(rr, pb, po, "p_cell_window intervals (unobserved strata or no event)")
 
 
 def _saved_per_year(

@@ -266,20 +266,11 @@ def _stratum(stratum: str, m: WeightedMoments, exposure: WeightedMoments, sampli
     """One stratum's part of p_cell_window: its weighted mean, or without a hit its bound;
     under ``rare``, when none of its events was barely boosted, its mean's upper end also
     holds the zero-hit bound of those."""
-    tail = (1.0 - est.CONFIDENCE) / 2.0
-    if sampling.barely_unseen(m):
-        e = est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha, z_hi=est.z_upper(tail / 2.0))
-        bound = est.zero_hit_bound(m.n, tail / 2.0, 1.0 / sampling.alpha)
-        ci = e.confidence_interval
-        method = (
-            f"{e.method}; upper end + the zero-hit bound of the barely boosted events "
-            f"(one-sided {tail / 2:.3%} each)"
-        )
-        return Estimate(
-            e.estimate, ConfidenceInterval(ci.low, min(1.0, ci.high + bound)), method, e.standard_error
-        )
+    if sampling.barely_unseen(m):  # the stratum seen, its barely boosted part not: as for a total
+        return _with_unseen(m, dict.fromkeys(STRATA, m), exposure, sampling, 1.0, 1.0)[0]
     if m.hits > 0 or not sampling.weighted:
         return est.bounded_mean(m, sampling.label, 1.0 / sampling.alpha)
+    tail = (1.0 - est.CONFIDENCE) / 2.0
     bound = min(1.0, _stratum_bound(stratum, m.n, tail, sampling, 1.0, exposure))
     method = f"{sampling.label}: no hit, zero-hit bound"
     if stratum == "degraded" and sampling.degraded_weight < 1.0 / sampling.alpha:
