@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -692,6 +693,32 @@ def test_help_imports_neither_scipy_nor_numba() -> None:
     assert set(codes.values()) == {0}
     for option in ("--estimator", "--defensive", "--threads", "--max-seconds", "--events"):
         assert option in proc.stdout
+
+
+@pytest.mark.parametrize("command", [c.name or c.callback.__name__ for c in app.registered_commands])
+def test_help_paragraphs_wrap_once_at_80_columns(command: str) -> None:
+    """A command's description is wrapped by rich at the terminal's width alone: within a
+    paragraph no line but the last stops short (the docstrings' own line breaks used to
+    leave a short stub on every other line at 80 columns)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "riskmc", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80", "TERM": "dumb"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.split("Usage:", 1)[1].split("\u256d", 1)[0]  # the description, above the boxes
+    paragraphs: list[list[str]] = [[]]
+    for line in text.splitlines()[1:]:  # after the usage line; rich pads blank lines with spaces
+        if line.strip():
+            paragraphs[-1].append(line.rstrip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    assert paragraphs[0], proc.stdout
+    for lines in paragraphs:
+        for line in lines[:-1]:
+            assert len(line) > 55, (command, line)
 
 
 def test_help_defaults_are_the_librarys() -> None:

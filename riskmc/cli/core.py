@@ -23,6 +23,7 @@ Conventions every command follows (the helpers of this package implement them):
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import sys
@@ -188,6 +189,14 @@ def _usage_message(err: typer.TyperException) -> str:
     return message
 
 
+def reflowed(text: str) -> str:
+    """A docstring's paragraphs each on one line: typer keeps the single line breaks of a
+    help text's later paragraphs, which rich then wraps again at the terminal's width
+    (ragged lines at 80 columns); joined, rich wraps each paragraph once."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
 class RiskmcGroup(TyperGroup):
     """The app's command group: turns every expected failure into one ``error:`` line.
 
@@ -195,6 +204,12 @@ class RiskmcGroup(TyperGroup):
     ``main`` handles typer's own usage errors, which it would otherwise print as a
     multi-line box.  Commands must return None (a returned int would be the exit code).
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.help:
+            command.help = reflowed(command.help)
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         from riskmc.cli.locks import release_all
