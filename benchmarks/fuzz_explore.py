@@ -36,7 +36,7 @@ outcomes: collections.Counter[str] = collections.Counter()
 failures: list[str] = []
 
 
-def _cli(kind: str, args: list[str]) -> None:
+def _cli(kind: str, args: list[str], context: str = "") -> None:
     err = io.StringIO()
     t0 = time.perf_counter()
     with (
@@ -60,7 +60,8 @@ def _cli(kind: str, args: list[str]) -> None:
     if seconds > 10:
         outcomes[f"{kind}: over 10 s"] += 1
     if not good:
-        failures.append(f"{kind} {args[:8]}: {code} {lines[:2]} {[str(w.message)[:80] for w in shown[:2]]}")
+        warned = [f"{w.message} ({Path(w.filename).name}:{w.lineno})"[:120] for w in shown[:2]]
+        failures.append(f"{kind} {args[:8]}: {code} {lines[:2]} {warned}{context}")
 
 
 def main() -> None:
@@ -91,7 +92,9 @@ def main() -> None:
     def runs(case: tuple[str, dict[str, Any], str, Any]) -> None:
         path = tmp / "cfg.toml"
         path.write_text(fuzz.to_toml(case[1]))
-        _cli("run", ["run", str(path), "--trials", "200", "--out", f"{tmp}/out/", "-q"])
+        (tmp / "out").mkdir(exist_ok=True)  # an --out directory must exist (only the default is made)
+        args = ["run", str(path), "--trials", "200", "--out", f"{tmp}/out/", "-q"]
+        _cli("run", args, context="\n" + path.read_text())
 
     @settings(max_examples=a.options, **quick)
     @given(args=fuzz.command_lines())
@@ -99,6 +102,7 @@ def main() -> None:
         where = Path(tempfile.mkdtemp(dir=tmp))
         args = [x.replace("{tmp}", str(where)) for x in args]
         if "--out" not in args and args[0] != "explain":  # (explain writes no file)
+            (where / "out").mkdir()  # an --out directory must exist (only the default is made)
             args += ["--out", f"{where}/out/"]
         if args[0] != "explain":
             args.append("-q")

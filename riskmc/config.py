@@ -79,6 +79,17 @@ MAX_VALUES: dict[str, tuple[float, str]] = {
     "mitigations.deadline.seconds": (1e9, "seconds (about 32 years)"),
     "mitigations.lease.seconds": (1e9, "seconds (about 32 years)"),
     "mitigations.empty_guard.repair": (1e9, "seconds (about 32 years)"),
+    "mitigations.rehearsed_recovery.delay": (1e7, "minutes (about 19 years)"),
+    **{
+        f"cascade.{name}": (1e7, "minutes (about 19 years)")
+        for name in (
+            *("lease_grace_min", "lease_spread_min", "work_timeout_min", "intervention_delay_min"),
+            *("dns_cache_ttl_min", "propagation_tolerance_min", "health_check_tolerance_min"),
+            *("failover_disable_delay_min", "throttle_release_min", "failover_reenable_delay_min"),
+        )
+    },
+    # the cascade's backlog is this times the fleet-minutes without a lease (at most ~1e7)
+    "cascade.propagation_work_min_per_lapse_min": (1e6, "minutes of work per fleet-minute"),
 }
 MAX_QUANTILE = 1.0 - 1e-6
 #: Largest scenario file read (bytes); empirical samples belong in a file of their own.
@@ -183,7 +194,11 @@ def _cascade_key(name: str, doc: str, rng: Range = NONNEG) -> tuple[str, KeySpec
 _CASCADE_KEYS = (
     _cascade_key("lease_grace_min", "DWFM leases begin to lapse this long into the outage, minutes"),
     _cascade_key("lease_spread_min", "minutes over which every lease lapses after the grace", POSITIVE),
-    _cascade_key("dwfm_rate_per_min", "share of the fleet DWFM re-establishes per minute", POSITIVE),
+    _cascade_key(
+        "dwfm_rate_per_min",
+        "share of the fleet DWFM re-establishes per minute",
+        Range(1e-7),  # the whole fleet within 1e7 minutes (about 19 years), as the times' bound
+    ),
     _cascade_key("work_timeout_min", "DWFM lease work not done within this is re-queued, minutes", POSITIVE),
     _cascade_key(
         "intervention_delay_min", "operators act on a collapse this long after DNS returns, minutes"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def _one_error_line(stderr: str) -> str:
 # -- bad input, refused before anything runs ---------------------------------------------------
 
 
+def test_outages_of_a_tiny_repair_time_run_without_a_warning(stress_file: Path, tmp_path: Path) -> None:
+    """Impacts of 1e-64 minutes: the annual impact's moments no longer underflow to 0 / 0 (a
+    RuntimeWarning on stderr, found by benchmarks/fuzz_explore.py)."""
+    (tmp_path / "out").mkdir()
+    tiny = 'repair.duration={dist="lognorm", s=0.5, scale=9.47e-62}'
+    args = ["run", str(stress_file), "--set", "window.hours=0.1", "--set", tiny, "--trials", "200"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, err = _invoke([*args, "--out", str(tmp_path / "out"), "-q"])
+    assert code == 0, err
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    row = read_table(tmp_path / "out" / "stress.csv")
+    assert 0.0 < row["impact_per_year_min"][0] < 1e-50
+
+
 @pytest.mark.parametrize(
     ("content", "where"),
     [
@@ -67,6 +83,13 @@ def _one_error_line(stderr: str) -> str:
         ('window.hours = {dist = "studentized_range", k = 3, df = 10}\n', "too slow"),
         ("window.hours = 1" + "0" * 310 + "\n", "too large"),
         ("cleanup.keep_generations = " + "9" * 40 + "\n", "too large"),
+        # the cascade's times, work ratio and rate (sums and products of them overflowed)
+        ("cascade.lease_spread_min = 1.7976931348623157e308\n", "at most 1e+07 minutes"),
+        ("cascade.intervention_delay_min = 1e308\n", "at most 1e+07 minutes"),
+        ("cascade.work_timeout_min = 1e308\n", "at most 1e+07 minutes"),
+        ('cascade.lease_spread_min = {dist = "lognorm", s = 50, scale = 10}\n', "at most 1e+07 minutes"),
+        ("cascade.propagation_work_min_per_lapse_min = 1e300\n", "at most 1e+06"),
+        ("cascade.dwfm_rate_per_min = 1e-300\n", ">= 1e-07"),
     ],
 )
 def test_bad_config_is_one_line(tmp_path: Path, content: str, where: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -558,6 +559,22 @@ def test_simulated_years_have_the_compound_moments(p: float, n_w: float) -> None
     w, f = math.floor(n_w), n_w % 1
     want = (1 - has.mean()) ** w * (1 - f * has.mean())
     assert abs(float((years == 0).mean()) - want) < 4 * math.sqrt(want * (1 - want) / years.size) + 1e-12
+
+
+@pytest.mark.parametrize("exponent", [-300, -200, 0, 200])
+def test_compound_sums_scale_exactly_with_the_impacts(exponent: int) -> None:
+    """The translated-gamma sums of impacts 2^e times larger are the same sums 2^e times larger,
+    bit for bit, and finite where var^3 and m3^2 alone would underflow or overflow."""
+    from riskmc.estimators.year import _compound_sum_approx
+
+    values = np.random.default_rng(3).lognormal(5.0, 1.0, 200)
+    k = np.arange(1, 50, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        base = _compound_sum_approx(values, k, np.random.default_rng(4))
+        scaled = _compound_sum_approx(values * 2.0**exponent, k, np.random.default_rng(4))
+    np.testing.assert_array_equal(scaled, base * 2.0**exponent)
+    assert np.all(base > 0.0)
 
 
 def test_tail_intervals_hold_a_long_simulation() -> None:

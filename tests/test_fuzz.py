@@ -462,6 +462,7 @@ def test_run_exits_0_or_one_error_line(
     _name, raw, _key, _value = case
     path = tmp_path / "cfg.toml"
     path.write_text(to_toml(raw), encoding="utf-8")
+    (tmp_path / "out").mkdir(exist_ok=True)  # an --out directory must exist (only the default is made)
     capsys.readouterr()
     with _alarm(30), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -478,6 +479,7 @@ def test_run_exits_0_or_one_error_line(
         if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))
     ]
     assert not shown, f"exit {code} with {len(shown)} warnings on stderr, e.g. {shown[0]}"
+    assert "--out" not in err, err  # the case reached the simulation's own checks, not the output's
     _assert_success_or_one_error_line(code, err)
 
 
@@ -570,6 +572,7 @@ def test_options_exit_0_or_one_error_line(
     monkeypatch.chdir(tmp_path)  # a relative --out of junk text lands here, not in the repository
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args and args[0] != "explain":  # (explain writes no file)
+        (tmp_path / "out").mkdir(exist_ok=True)  # an --out directory must exist
         args += ["--out", f"{tmp_path}/out/"]
     capsys.readouterr()
     with _alarm(60):

@@ -172,18 +172,26 @@ def _compound_sum_approx(
 ) -> np.ndarray:
     """Sums of k[i] i.i.d. draws from ``values``, approximately: the translated gamma with the
     sum's exact mean, variance and skewness (the actuarial standard for aggregate losses);
-    normal when the skewness is not positive; clipped at 0."""
-    mu = float(np.average(values, weights=probs))
-    var = float(np.average((values - mu) ** 2, weights=probs))
-    m3 = float(np.average((values - mu) ** 3, weights=probs))
+    normal when the skewness is not positive; clipped at 0.
+
+    The moments are those of the values scaled by the power of two nearest their largest
+    magnitude, which changes no bit (a power of two scales exactly) but keeps var^3 and
+    m3^2 from underflowing to 0 / 0 for values far below 1 (impacts of outages of 1e-60
+    minutes) or overflowing far above it."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    unit = math.ldexp(1.0, math.frexp(top)[1]) if top > 0.0 else 1.0
+    scaled = values / unit
+    mu = float(np.average(scaled, weights=probs))
+    var = float(np.average((scaled - mu) ** 2, weights=probs))
+    m3 = float(np.average((scaled - mu) ** 3, weights=probs))
     if var <= 0.0:
-        return k * mu
+        return k * mu * unit
     if m3 <= 0.0:
-        return np.maximum(rng.normal(k * mu, np.sqrt(k * var)), 0.0)
+        return np.maximum(rng.normal(k * mu, np.sqrt(k * var)), 0.0) * unit
     shape = 4.0 * k * var**3 / m3**2
     scale = m3 / (2.0 * var)
     shift = k * mu - 2.0 * k * var**2 / m3
-    return np.maximum(rng.gamma(shape, scale) + shift, 0.0)
+    return np.maximum(rng.gamma(shape, scale) + shift, 0.0) * unit
 
 
 def tail(years: np.ndarray) -> tuple[float, float]:
