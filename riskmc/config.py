@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from riskmc.distributions import (
     USE_DISTRIBUTIONS,
     DistSpec,
@@ -65,8 +67,9 @@ Value = float | int | DistSpec
 #: Smallest non-zero magnitude of a number: below it floating point loses its precision
 #: (subnormals), and likelihood ratios built from it underflow.
 MIN_MAGNITUDE = 1e-300
-#: Largest value of each time-like key, and its unit: beyond them sums of times overflow and
-#: nothing physical is described.  For a distribution, its 1 - 1e-6 quantile (MAX_QUANTILE).
+#: Largest value of each time-like key (and of the cascade's work ratio), and its unit: beyond
+#: them sums and products of times overflow and nothing physical is described.  For a
+#: distribution, its 1 - 1e-6 quantile (MAX_QUANTILE).
 MAX_VALUES: dict[str, tuple[float, str]] = {
     "window.hours": (876_600.0, "hours (100 years)"),
     "enactors.poll_interval": (1e9, "seconds (about 32 years)"),
@@ -92,6 +95,12 @@ MAX_VALUES: dict[str, tuple[float, str]] = {
     "cascade.propagation_work_min_per_lapse_min": (1e6, "minutes of work per fleet-minute"),
 }
 MAX_QUANTILE = 1.0 - 1e-6
+#: Smallest value of a rate whose inverse is a time (the whole fleet within 1e7 minutes, the
+#: cascade times' bound).  For a distribution, its 1e-6 quantile (MIN_QUANTILE).
+MIN_VALUES: dict[str, tuple[float, str]] = {
+    "cascade.dwfm_rate_per_min": (1e-7, "per minute (the whole fleet within 1e7 minutes)"),
+}
+MIN_QUANTILE = 1e-6
 #: Largest scenario file read (bytes); empirical samples belong in a file of their own.
 MAX_CONFIG_BYTES = 16 * 2**20
 #: Longest scenario name (bytes): it names result files, with suffixes such as
@@ -194,11 +203,7 @@ def _cascade_key(name: str, doc: str, rng: Range = NONNEG) -> tuple[str, KeySpec
 _CASCADE_KEYS = (
     _cascade_key("lease_grace_min", "DWFM leases begin to lapse this long into the outage, minutes"),
     _cascade_key("lease_spread_min", "minutes over which every lease lapses after the grace", POSITIVE),
-    _cascade_key(
-        "dwfm_rate_per_min",
-        "share of the fleet DWFM re-establishes per minute",
-        Range(1e-7),  # the whole fleet within 1e7 minutes (about 19 years), as the times' bound
-    ),
+    _cascade_key("dwfm_rate_per_min", "share of the fleet DWFM re-establishes per minute", POSITIVE),
     _cascade_key("work_timeout_min", "DWFM lease work not done within this is re-queued, minutes", POSITIVE),
     _cascade_key(
         "intervention_delay_min", "operators act on a collapse this long after DNS returns, minutes"
@@ -426,6 +431,9 @@ def _check_plain(key: str, v: float, spec: KeySpec, rng: Range | None) -> None:
     top = MAX_VALUES.get(key)
     if top is not None and float(v) > top[0]:
         raise ConfigError(key, f"must be at most {top[0]:g} {top[1]}, got {v} ({spec.doc})")
+    bottom = MIN_VALUES.get(key)
+    if bottom is not None and float(v) < bottom[0]:
+        raise ConfigError(key, f"must be at least {bottom[0]:g} {bottom[1]}, got {v} ({spec.doc})")
     if rng is not None and not rng.contains(float(v)):
         raise ConfigError(key, f"must be {rng.text()}, got {v} ({spec.doc})")
 
@@ -441,6 +449,25 @@ def _check_upper_quantile(key: str, dist: DistSpec) -> None:
             key,
             f"{dist.describe()} has its {MAX_QUANTILE:.6f} quantile at {q:g}; it must be at most "
             f"{top[0]:g} {top[1]}",
+        )
+
+
+def _check_lower_quantile(key: str, dist: DistSpec) -> None:
+    """A rate's distribution must keep its 1e-6 quantile above MIN_VALUES (checked where it
+    has no nested parameters; an empirical one, at its smallest sample)."""
+    bottom = MIN_VALUES.get(key)
+    if bottom is None or (dist.samples is None and dist.nested):
+        return
+    q = (
+        float(dist.samples[0])
+        if dist.samples is not None
+        else float(dist.ppf(np.array([MIN_QUANTILE]), {})[0])
+    )
+    if not q >= bottom[0]:
+        raise ConfigError(
+            key,
+            f"{dist.describe()} has its {MIN_QUANTILE:g} quantile at {q:g}; it must be at least "
+            f"{bottom[0]:g} {bottom[1]}",
         )
 
 
@@ -486,6 +513,7 @@ def _value(key: str, v: object, spec: KeySpec, base_dir: str | None = None) -> V
             )
         _check_support(key, dist, spec)
         _check_upper_quantile(key, dist)
+        _check_lower_quantile(key, dist)
         if (
             spec.const_range is not None
             and dist.samples is not None

@@ -695,6 +695,11 @@ def test_help_imports_neither_scipy_nor_numba() -> None:
         assert option in proc.stdout
 
 
+def test_reflowed_joins_a_paragraph_s_lines_and_keeps_marked_ones() -> None:
+    text = "First line.\n\n    two\n    lines\n\n\n\n    \b\n    kept\n    as is\n"
+    assert cli.core.reflowed(text) == "First line.\n\ntwo lines\n\n\b\nkept\nas is"
+
+
 @pytest.mark.parametrize("command", [c.name or c.callback.__name__ for c in app.registered_commands])
 def test_help_paragraphs_wrap_once_at_80_columns(command: str) -> None:
     """A command's description is wrapped by rich at the terminal's width alone: within a
@@ -717,7 +722,7 @@ def test_help_paragraphs_wrap_once_at_80_columns(command: str) -> None:
             paragraphs.append([])
     assert paragraphs[0], proc.stdout
     for lines in paragraphs:
-        for line in lines[:-1]:
+        for line in lines[:-1]:  # rich fills 78 columns; a word of over 20 letters is rare
             assert len(line) > 55, (command, line)
 
 

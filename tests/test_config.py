@@ -28,6 +28,8 @@ from riskmc.engine import seed_key
 from riskmc.model import ConstantDist, EmpiricalDist, FrozenScipyDist
 from riskmc.params import key_id, sample_windows
 
+from .conftest import stress_config
+
 FULL_TOML = """
 name = "incident"
 seed = 7
@@ -865,3 +867,12 @@ def test_schema_covers_model_keys() -> None:
     for name, params in MITIGATIONS.items():
         for p in params:
             assert KEYS[f"mitigations.{name}.{p}"].required
+
+
+def test_a_cascade_rate_may_be_a_distribution_near_zero_but_not_below_its_floor() -> None:
+    """dwfm_rate_per_min's floor (1e-7, MIN_VALUES) is checked at a distribution's 1e-6
+    quantile, not against its support: a lognormal rate loads, one that reaches 1e-300 does not."""
+    cfg = stress_config(['cascade.dwfm_rate_per_min={dist="lognorm", s=0.5, scale=0.0135}'])
+    assert cfg.values["cascade.dwfm_rate_per_min"].name == "lognorm"
+    with pytest.raises(ConfigError, match="at least 1e-07"):
+        stress_config(['cascade.dwfm_rate_per_min={dist="loguniform", a=1e-300, b=1}'])

@@ -564,7 +564,9 @@ def test_simulated_years_have_the_compound_moments(p: float, n_w: float) -> None
 @pytest.mark.parametrize("exponent", [-300, -200, 0, 200])
 def test_compound_sums_scale_exactly_with_the_impacts(exponent: int) -> None:
     """The translated-gamma sums of impacts 2^e times larger are the same sums 2^e times larger,
-    bit for bit, and finite where var^3 and m3^2 alone would underflow or overflow."""
+    bit for bit, without a warning, where var^3 and m3^2 of the impacts themselves would
+    underflow (2^-300) or overflow (2^200); and with weights 1e160 apart, where var^3 and
+    m3^2 underflow whatever the scale."""
     from riskmc.estimators.year import _compound_sum_approx
 
     values = np.random.default_rng(3).lognormal(5.0, 1.0, 200)
@@ -575,6 +577,11 @@ def test_compound_sums_scale_exactly_with_the_impacts(exponent: int) -> None:
         scaled = _compound_sum_approx(values * 2.0**exponent, k, np.random.default_rng(4))
     np.testing.assert_array_equal(scaled, base * 2.0**exponent)
     assert np.all(base > 0.0)
+    pair, probs = np.array([1.0, 2.0]) * 2.0**exponent, np.array([1.0, 1e-160])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skewed = _compound_sum_approx(pair, k, np.random.default_rng(4), probs)
+    assert np.all(np.isfinite(skewed))
 
 
 def test_tail_intervals_hold_a_long_simulation() -> None:

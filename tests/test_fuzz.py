@@ -571,7 +571,8 @@ def test_options_exit_0_or_one_error_line(
 
     monkeypatch.chdir(tmp_path)  # a relative --out of junk text lands here, not in the repository
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    if "--out" not in args and args[0] != "explain":  # (explain writes no file)
+    own_out = "--out" not in args and args[0] != "explain"  # (explain writes no file)
+    if own_out:
         (tmp_path / "out").mkdir(exist_ok=True)  # an --out directory must exist
         args += ["--out", f"{tmp_path}/out/"]
     capsys.readouterr()
@@ -580,4 +581,5 @@ def test_options_exit_0_or_one_error_line(
     err = capsys.readouterr().err
     # 1 only for explain finding no event in its search (one line, not an input error)
     no_event = args[0] == "explain" and "no empty-record event" in err
+    assert not (own_out and "--out" in err), err  # the output this test gave was usable
     _assert_success_or_one_error_line(code, err, codes=(2, 1) if no_event else (2,))

@@ -192,9 +192,12 @@ def _usage_message(err: typer.TyperException) -> str:
 def reflowed(text: str) -> str:
     """A docstring's paragraphs each on one line: typer keeps the single line breaks of a
     help text's later paragraphs, which rich then wraps again at the terminal's width
-    (ragged lines at 80 columns); joined, rich wraps each paragraph once."""
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+    (ragged lines at 80 columns); joined, rich wraps each paragraph once.  A paragraph
+    marked with click's ``\\b`` (kept as written) is left alone."""
+    paragraphs = [p for p in inspect.cleandoc(text).split("\n\n") if p.strip()]
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines()) for p in paragraphs
+    )
 
 
 class RiskmcGroup(TyperGroup):

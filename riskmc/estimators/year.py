@@ -174,23 +174,26 @@ def _compound_sum_approx(
     sum's exact mean, variance and skewness (the actuarial standard for aggregate losses);
     normal when the skewness is not positive; clipped at 0.
 
-    The moments are those of the values scaled by the power of two nearest their largest
-    magnitude, which changes no bit (a power of two scales exactly) but keeps var^3 and
-    m3^2 from underflowing to 0 / 0 for values far below 1 (impacts of outages of 1e-60
-    minutes) or overflowing far above it."""
+    The moments are those of the values divided by the smallest power of two above their
+    largest magnitude (exact: a power of two scales every product and sum without rounding),
+    and the gamma's shape and shift are formed from var / m3, so that nothing underflows to
+    0 / 0 for impacts far below 1 (outages of 1e-60 minutes) or overflows far above it: the
+    sums of impacts 2^e times larger are 2^e times larger, bit for bit."""
     top = float(np.max(np.abs(values))) if values.size else 0.0
     unit = math.ldexp(1.0, math.frexp(top)[1]) if top > 0.0 else 1.0
     scaled = values / unit
     mu = float(np.average(scaled, weights=probs))
-    var = float(np.average((scaled - mu) ** 2, weights=probs))
-    m3 = float(np.average((scaled - mu) ** 3, weights=probs))
+    d = scaled - mu
+    var = float(np.average(d * d, weights=probs))
+    m3 = float(np.average(d * d * d, weights=probs))  # (numpy's ** 3 is a pow: not exact)
     if var <= 0.0:
         return k * mu * unit
     if m3 <= 0.0:
         return np.maximum(rng.normal(k * mu, np.sqrt(k * var)), 0.0) * unit
-    shape = 4.0 * k * var**3 / m3**2
+    ratio = var / m3
+    shape = 4.0 * k * var * ratio * ratio
     scale = m3 / (2.0 * var)
-    shift = k * mu - 2.0 * k * var**2 / m3
+    shift = k * mu - 2.0 * k * var * ratio
     return np.maximum(rng.gamma(shape, scale) + shift, 0.0) * unit
 
 
