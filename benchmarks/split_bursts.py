@@ -133,9 +133,9 @@ def _stage(keys, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, 
 def split_once(config: Any, clones: int, levels: list[int], step: float, rng: np.random.Generator) -> float:
     """One fixed-effort estimate of p_cell_window (a one-cell configuration)."""
     params = sample_windows(config, 0, np.arange(2))
-    if int(params.cells.max()) != 1 or not np.array_equal(*params.batch(0).fp):
+    batch = params.batch(0)
+    if int(params.cells.max()) != 1 or not np.array_equal(*batch.fp):
         raise SystemExit("split_bursts: only a one-cell configuration without sampled parameters")
-    batch = sample_windows(config, 0, np.arange(1)).batch(0)
     fp, ip = batch.fp[0], batch.ip[0]
     G, n_k, n_e = int(ip[K.I_G]), int(ip[K.I_K]), int(ip[K.I_E])
     st = {

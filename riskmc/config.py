@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from riskmc.distributions import (
     USE_DISTRIBUTIONS,
     DistSpec,
@@ -453,16 +451,11 @@ def _check_upper_quantile(key: str, dist: DistSpec) -> None:
 
 
 def _check_lower_quantile(key: str, dist: DistSpec) -> None:
-    """A rate's distribution must keep its 1e-6 quantile above MIN_VALUES (checked where it
-    has no nested parameters; an empirical one, at its smallest sample)."""
+    """A rate's distribution must keep its 1e-6 quantile above MIN_VALUES."""
     bottom = MIN_VALUES.get(key)
-    if bottom is None or (dist.samples is None and dist.nested):
+    if bottom is None:
         return
-    q = (
-        float(dist.samples[0])
-        if dist.samples is not None
-        else float(dist.ppf(np.array([MIN_QUANTILE]), {})[0])
-    )
+    q = dist.lower_quantile(MIN_QUANTILE)
     if not q >= bottom[0]:
         raise ConfigError(
             key,

@@ -328,14 +328,27 @@ class DistSpec:
         check points of ``_points``); NaN when it cannot be computed."""
         if self.samples is not None:
             return float(self.samples[-1])
+        q = self._quantiles(u)
+        return float(q.max()) if q.size else math.nan
+
+    def lower_quantile(self, u: float) -> float:
+        """The ``u`` quantile, the smallest over the values nested parameters can take (as
+        :meth:`upper_quantile`); NaN when it cannot be computed."""
+        if self.samples is not None:
+            return float(self.samples[0])
+        q = self._quantiles(u)
+        return float(q.min()) if q.size else math.nan
+
+    def _quantiles(self, u: float) -> np.ndarray:
+        """The ``u`` quantile at every check point of the nested parameters (one value
+        without them), the NaNs left out."""
         if not self.nested:
             q = self.ppf(np.array([u]), {})
         else:
             pts = self._points
             n = next(iter(pts.values())).size
             q = self.ppf(np.full(n, u), {k: pts[k] for k in self.nested})
-        q = q[~np.isnan(q)]
-        return float(q.max()) if q.size else math.nan
+        return q[~np.isnan(q)]
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws, each with its own draw of the nested parameters (for the checks of
