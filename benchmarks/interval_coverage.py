@@ -21,8 +21,12 @@ measured coverage).  Cases:
 * ``rare-tail``, ``rare-retries``, ``rare-bursts``: no degraded run at all (configs/ordinary.toml's
   cell), events from a latency tail (p ~ 9e-4), from retries (p ~ 1.4e-3), from plans
   published in a burst (G = 2, p ~ 5e-4); ``--estimator rare``.
+* ``split-stress``, ``split-tail``, ``split-retries``, ``split-bursts``: ``--estimator split``
+  (each run ``--replicates`` replicates of 500 trajectories) on the stress cell itself
+  (p ~ 0.2) and on the three ``rare-`` cells.
 
     python benchmarks/interval_coverage.py --case region [--seeds 200] [--trials 1000] [--workers 2]
+    python benchmarks/interval_coverage.py --case split-tail --replicates 10
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 from riskmc import estimators
 from riskmc.config import Config, parse_config
 from riskmc.estimates import proportion
+from riskmc.estimators.split import split
 from riskmc.execute import map_points
 
 STRESS = {
@@ -55,6 +60,11 @@ RARE_CASES = {
     "rare-tail": [*ORDINARY, 'write.latency={dist="lognorm", s=1.2, scale=0.1}'],
     "rare-retries": [*ORDINARY, "write.fail_prob=0.55"],
     "rare-bursts": [*ORDINARY, "cleanup.keep_generations=2"],
+}
+#: The cases run with --estimator split.
+SPLIT_CASES = {
+    "split-stress": [],
+    **{"split-" + name.removeprefix("rare-"): overrides for name, overrides in RARE_CASES.items()},
 }
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "degraded": (["degraded.prob=3e-4", *RETRIES], ("p_cell_window", "p_cell_window_degraded")),
@@ -101,6 +111,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ("p_region_window", "cells_per_event_window", "events_per_region_year", "p_cell_window"),
     ),
     **{name: (overrides, RARE_NAMES) for name, overrides in RARE_CASES.items()},
+    **{name: (overrides, ("p_cell_window",)) for name, overrides in SPLIT_CASES.items()},
 }
 
 
@@ -108,9 +119,13 @@ def audit_config(overrides: list[str]) -> Config:
     return parse_config(STRESS, overrides=overrides)
 
 
-def one_run(item: tuple[list[str], int, int, estimators.Plan, tuple[str, ...]]) -> dict[str, object]:
+def one_run(item: tuple[list[str], int, int, estimators.Plan | None, tuple[str, ...]]) -> dict[str, object]:
     overrides, seed, trials, plan, names = item
     start = time.perf_counter()
+    if plan is None:  # split: trials are its replicates
+        e = split(audit_config(overrides), seed, replicates=trials).estimate
+        lo, hi = e.confidence_interval.low, e.confidence_interval.high
+        return {"p_cell_window": (e.estimate, lo, hi), "unseen": "", "seconds": time.perf_counter() - start}
     row = estimators.run(audit_config(overrides), plan, trials=trials, seed=seed, n_resamples=2).row()
     out: dict[str, object] = {k: (row[k], row[f"{k}_lo"], row[f"{k}_hi"]) for k in names}
     out["unseen"] = row["unobserved_strata"]
@@ -123,6 +138,7 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), default="degraded")
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--replicates", type=int, default=10, help="split's replicates a run")
     parser.add_argument("--reference-trials", type=int, default=400_000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -141,12 +157,18 @@ def main() -> None:
     print(f"case {args.case}: reference, {args.reference_trials:,} plain region-windows ({took:.0f} s)")
     for k in names:
         print(f"  {k:28s} {ref[k]:.5g} [{ref[f'{k}_lo']:.5g}, {ref[f'{k}_hi']:.5g}]")
-    plan = estimators.resolve(config, 1, "rare" if args.case in RARE_CASES else "is")
-    print(f"runs: {plan.label}")
-    items = [(overrides, s, args.trials, plan, names) for s in range(1, args.seeds + 1)]
+    plan = (
+        None
+        if args.case in SPLIT_CASES
+        else estimators.resolve(config, 1, "rare" if args.case in RARE_CASES else "is")
+    )
+    print(f"runs: {plan.label}" if plan else f"runs: split, {args.replicates} replicates each")
+    size = args.replicates if plan is None else args.trials
+    items = [(overrides, s, size, plan, names) for s in range(1, args.seeds + 1)]
     rows = [r for _, r in sorted(map_points(one_run, items, args.workers), key=lambda x: x[0])]
     unseen = sum(1 for r in rows if r["unseen"])
-    print(f"{args.seeds} seeds x {args.trials:,} region-windows; runs with an unobserved stratum: {unseen}")
+    unit = "split replicates" if plan is None else "region-windows"
+    print(f"{args.seeds} seeds x {size:,} {unit}; runs with an unobserved stratum: {unseen}")
     for k in names:
         truth = float(ref[k])  # type: ignore[arg-type]
         est = np.array([r[k][0] for r in rows], dtype=np.float64)  # type: ignore[index]

@@ -28,6 +28,7 @@ class Purpose(IntEnum):
     REGION = 8  # years and bootstraps of the region and year estimates (sub: what)
     PILOT = 9  # the seed of the estimator plan's pilot run, independent of the main trials
     OUTER = 100  # the outer design of nested uncertainty (riskmc.outer)
+    SPLIT = 10  # a splitting replicate (block: the replicate): its keys, choices and redraws
 
 
 def seed_sequence(seed: int, block: int, purpose: Purpose, *sub: int) -> np.random.SeedSequence:

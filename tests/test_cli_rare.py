@@ -17,7 +17,7 @@ from typer.testing import Result
 
 from riskmc.tables import read_table
 
-from .test_cli import assert_one_error_line, invoke
+from .test_cli import assert_one_error_line, invoke, one_row
 
 #: Events need a degraded run, and degraded runs are rare: auto picks importance sampling.
 RARE = """\
@@ -293,3 +293,52 @@ def test_rare_says_when_it_saw_no_barely_boosted_event(tmp_path: Path) -> None:
     assert row["unobserved_strata"] == "degraded,barely_boosted"
     assert "no event with a degraded run or barely boosted by the proposal in the sample" in result.stdout
     assert float(row["p_cell_window_hi"]) > 1e-3 > 1e-8 > float(row["p_cell_window"])
+
+
+# -- riskmc run --estimator split -----------------------------------------------------------
+
+ORDINARY = Path(__file__).resolve().parents[1] / "configs" / "ordinary.toml"
+TAIL = 'write.latency={dist="lognorm", s=1.2, scale=0.1}'
+
+
+def test_split_writes_p_cell_window_with_its_method(tmp_path: Path) -> None:
+    base = tmp_path / "split"
+    args = ["run", ORDINARY, "--set", TAIL, "--estimator", "split", "--replicates", 3, "--out", base]
+    result = invoke([*args, "--seed", 2])
+    assert result.exit_code == 0, result.output
+    row = one_row(base)
+    assert row["estimator"] == "split" and row["replicates"] == 3 and row["stopped_by"] == "trials"
+    assert 0 < row["p_cell_window_lo"] < row["p_cell_window"] < row["p_cell_window_hi"] < 0.01
+    assert "split (GAMS" in str(row["p_cell_window_method"])
+    assert row["p_region_window"] == row["p_cell_window"]
+    assert "p_cell_window" in result.stdout and "split estimates p_cell_window only" in result.stdout
+    again = invoke([*args, "--seed", 2, "--threads", 1, "--out", tmp_path / "again"])
+    assert again.exit_code == 0, again.output
+    assert one_row(tmp_path / "again")["p_cell_window"] == row["p_cell_window"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--events", "ev"], "--events: not with --estimator split"),
+        (["--trials", 100], "--trials: not with --estimator split"),
+        (["--defensive", 0.5], "--defensive: not with --estimator split"),
+        (["--target-rel-err", 0.1, "--replicates", 4], "--replicates: not with --target-rel-err"),
+        (["--set", "region.cells=2"], "region.cells"),
+        (["--mitigation", "recheck"], "mitigations.recheck"),
+        (["--set", "endpoints.count=60000", "--set", "enactors.count=200"], "--threads: --estimator split"),
+    ],
+)
+def test_split_refuses_what_it_cannot_honour_in_one_line(
+    tmp_path: Path, extra: list[object], fragment: str
+) -> None:
+    args = ["run", ORDINARY, "--estimator", "split", "--out", tmp_path / "x", *extra]
+    assert_one_error_line(invoke(args), fragment)
+
+
+def test_replicates_needs_split_and_split_needs_run(tmp_path: Path) -> None:
+    assert_one_error_line(
+        invoke(["run", ORDINARY, "--replicates", 3, "--out", tmp_path / "x"]), "--replicates"
+    )
+    result = invoke(["compare", ORDINARY, "--estimator", "split", "--out", tmp_path / "y"])
+    assert_one_error_line(result, "split: only riskmc run takes it")

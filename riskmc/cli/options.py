@@ -69,6 +69,7 @@ class Estimator(StrEnum):
     naive = "naive"
     importance = "is"
     rare = "rare"
+    splitting = "split"
 
 
 def _check_overrides(values: list[str] | None) -> list[str]:
@@ -200,7 +201,8 @@ EstimatorOption = Annotated[
         "region-window or a rare shock, else naive; rare: is that also tilts slow runs (a latency "
         "tail, retries) and planner bursts, fitted by cross-entropy, for events that need no degraded "
         "run; what its tilts do not reach falls in windows it barely boosted, whose zero-hit bound is in "
-        "every upper end while the sample holds no event of them; never chosen by auto "
+        "every upper end while the sample holds no event of them; never chosen by auto; split (run "
+        "only): adaptive multilevel splitting of p_cell_window, an event of any cause "
         "(docs/model.md section 8).",
     ),
 ]

@@ -37,6 +37,7 @@ from riskmc.cli.options import (
     mitigation_names,
 )
 from riskmc.cli.progress import target_progress, trial_progress
+from riskmc.cli.split_run import ReplicatesOption, refuse, run_split
 from riskmc.cli.summaries import format_estimate, format_number, impact_words, print_json, print_lines
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
@@ -113,6 +114,7 @@ def run(
     memory_budget: MemoryBudgetOption = None,
     as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
+    replicates: ReplicatesOption = None,
 ) -> None:
     """Simulate one scenario; write its results row (CSV and/or Parquet) and a summary.
 
@@ -120,8 +122,29 @@ def run(
     simulated.  The row has the cell, region and year estimates, each with its 95% interval
     and method, and the two strata of events (with and without a degraded run).  With
     --target-rel-err the run adds trials until p_cell_window is that precise.
+
+    With --estimator split: p_cell_window alone, by adaptive multilevel splitting in
+    independent replicates (docs/model.md section 8, "split").
     """
     cfg = with_mitigation_options(load_scenario(config, overrides or []), mitigations)
+    if estimator is Estimator.splitting:
+        refuse(
+            {
+                "--trials": trials, "--events": events, "--exceedance": exceedance,
+                "--cascade-exceedance": cascade_exceedance, "--max-trials": max_trials,
+                "--min-hits": min_hits, "--workers": workers, "--scheduler": scheduler,
+                "--defensive": None if defensive == DEFAULT_DEFENSIVE else defensive,
+            }
+        )  # fmt: skip
+        run_split(
+            cfg, cfg.seed if seed is None else seed, out=out, formats=fmt.formats,
+            replicates=replicates, target_rel_err=target_rel_err, max_seconds=max_seconds,
+            threads=default_threads() if threads is None else threads, memory_budget=memory_budget,
+            as_json=as_json, quiet=quiet,
+        )  # fmt: skip
+        return
+    if replicates is not None:
+        raise CliError("--replicates: only with --estimator split")
     if target_rel_err is None:
         for option, value in (("--max-trials", max_trials), ("--min-hits", min_hits)):
             if value is not None:

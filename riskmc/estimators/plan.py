@@ -50,6 +50,7 @@ from riskmc.distributions import DistSpec
 from riskmc.engine import Batch, seed_key
 from riskmc.engine import kernel as K
 from riskmc.engine import simulate as run_engine
+from riskmc.errors import ConfigError
 from riskmc.estimators.slow import NO_SLOW_RUNS, SlowRuns, cross_entropy
 from riskmc.estimators.slow import choose as choose_slow
 from riskmc.params import WindowParams, sample_windows
@@ -338,6 +339,8 @@ def resolve(
     (:func:`cross_entropy_levels`); never chosen by ``auto`` (docs/model.md section 8: while
     its sample holds no barely boosted event its upper ends carry their bound, so it buys a
     better estimate, not a better interval)."""
+    if requested == "split":
+        raise ConfigError("--estimator", "split: only riskmc run takes it so far (docs/model.md section 8)")
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if not 0.0 < defensive < 1.0:

@@ -1,0 +1,198 @@
+"""``riskmc run CONFIG --estimator split``: p_cell_window by adaptive multilevel splitting
+(``riskmc.estimators.split``; docs/model.md section 8, "split"), its results row and a
+summary.  The other estimates of ``run`` need a sample of windows, which splitting does not
+draw: options that ask for them are refused in one line."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from riskmc.cli.core import CliError, command_line, config_error_message
+from riskmc.cli.files import output_base, save_table
+from riskmc.cli.options import count_parser
+from riskmc.cli.progress import trial_progress
+from riskmc.cli.summaries import format_estimate, format_number, print_json, print_lines
+from riskmc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from riskmc.config import Config
+    from riskmc.estimators.split import SplitSetup
+
+MAX_REPLICATES = 100_000
+
+ReplicatesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--replicates",
+        parser=count_parser(2, MAX_REPLICATES),
+        metavar="R",
+        help="With --estimator split and no --target-rel-err: independent splitting replicates "
+        "(default: 20).",
+        show_default=False,
+    ),
+]
+
+
+def refuse(options: dict[str, object]) -> None:
+    """One line for the first option given that split cannot honour."""
+    for option, value in options.items():
+        if value not in (None, False, [], ()):
+            raise CliError(f"{option}: not with --estimator split (it estimates p_cell_window only)")
+
+
+#: Trajectories a replicate simulates per initial one, at least (a level kills k of N and a
+#: replicate climbs about ln(1/p) N / k levels: at p = 1e-3, 7 N / k; the check is a floor).
+MIN_TRAJECTORY_FACTOR = 4.0
+
+
+def _check_size(
+    cfg: Config,
+    seed: int,
+    setup: SplitSetup,
+    threads: int,
+    memory_budget: int | str | None,
+    replicates: int | None,
+    max_seconds: float | None,
+) -> None:
+    """Refuse in one line what would not fit in memory or would run for absurdly long (and,
+    through the engine's probe, what breaks the layout's limits)."""
+    from riskmc import budget
+    from riskmc.estimators import split as S
+
+    limit = budget.default_memory_budget() if memory_budget is None else int(memory_budget)
+    live = max(1, min(threads, os.cpu_count() or 1))  # (split runs at most one replicate a core)
+    memory = budget.BASE_BYTES + live * S.state_bytes(setup, S.DEFAULT_PARTICLES)
+    if memory > limit:
+        raise CliError(
+            f"--threads: --estimator split would need about {budget.format_bytes(memory)} of memory "
+            f"({live} replicates at once of {S.DEFAULT_PARTICLES} trajectories), above the budget of "
+            f"{budget.format_bytes(limit)} (--memory-budget; default half this machine's memory)"
+        )
+    try:
+        cost = budget.window_cost(cfg, seed)
+    except ConfigError as e:
+        raise CliError(config_error_message(e)) from None
+    if max_seconds is None and replicates is not None:
+        cpu_s = replicates * S.DEFAULT_PARTICLES * MIN_TRAJECTORY_FACTOR * cost.cpu_s_per_window
+        if not cpu_s <= budget.MAX_CPU_SECONDS:
+            raise CliError(
+                f"--replicates: would take at least {cpu_s / 86400:,.3g} CPU-days; the limit is "
+                f"{budget.MAX_CPU_SECONDS / 86400:g} CPU-days (or bound it with --max-seconds)"
+            )
+
+
+def run_split(
+    cfg: Config,
+    seed: int,
+    *,
+    out: str | None,
+    formats: tuple[str, ...],
+    replicates: int | None,
+    target_rel_err: float | None,
+    max_seconds: float | None,
+    threads: int,
+    memory_budget: int | str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    from riskmc import __version__
+    from riskmc.estimators import DEFAULT_MAX_SECONDS
+    from riskmc.estimators import split as S
+    from riskmc.provenance import provenance
+
+    if target_rel_err is not None and replicates is not None:
+        raise CliError("--replicates: not with --target-rel-err (the target decides)")
+    base, _ = output_base(out, cfg.name, formats)
+    fixed = (S.DEFAULT_REPLICATES if replicates is None else replicates) if target_rel_err is None else None
+    setup = S.check_supported(cfg)
+    _check_size(cfg, seed, setup, threads, memory_budget, fixed, max_seconds)
+    wall = time.monotonic()
+    # as the other estimators: a target without --max-seconds stops at their default
+    default = DEFAULT_MAX_SECONDS if target_rel_err is not None else math.inf
+    limit = default if max_seconds is None else max_seconds
+    total = S.DEFAULT_REPLICATES if replicates is None else replicates
+    with trial_progress(
+        total if target_rel_err is None else S.PILOT_REPLICATES, cfg.name, "replicates"
+    ) as bar:
+        last = [0]
+
+        def tick(done: int, _of: int) -> None:
+            if bar is not None:
+                bar(max(done - last[0], 0))
+                last[0] = done
+
+        result = S.split(
+            cfg, seed, replicates=replicates, target_rel_err=target_rel_err, max_seconds=limit,
+            threads=threads, progress=tick, setup=setup,
+        )  # fmt: skip
+    elapsed = time.monotonic() - wall
+    p = result.estimate
+    row: dict[str, object] = {"scenario": cfg.name, "estimator": "split"}
+    row.update(p.columns("p_cell_window"))
+    # one cell per region-window (check_supported): the region-window's event is the cell's
+    row.update(p.columns("p_region_window"))
+    row.update(
+        {
+            "rel_err": S.t_rel_err(p),
+            "replicates": len(result.replicates),
+            "pilot_replicates": len(result.pilot),
+            "particles": result.particles,
+            "kill": result.kill,
+            "trajectories": result.trajectories,
+            "stopped_by": result.stopped_by,
+            "target_rel_err": math.nan if target_rel_err is None else target_rel_err,
+            "seed": seed,
+            "version": __version__,
+            "elapsed_s": elapsed,
+            "cpu_s": result.cpu_s,
+        }
+    )
+    for key, value in cfg.flat().items():
+        if key not in ("name", "seed", "trials"):
+            row[key] = value
+    meta = provenance(cfg, seed=seed, estimator="split", command=command_line())
+    written = save_table([row], base, formats, metadata=meta)
+    if as_json:
+        print_json(row)
+        return
+    if quiet:
+        return
+    stops = {
+        "trials": "the replicates asked for",
+        "target": "target reached"
+        if S.t_rel_err(p) <= (target_rel_err or 0)
+        else "the replicates the pilot asked for",
+        "max-seconds": "--max-seconds reached first",
+        "pilot": "the pilot saw no event",
+    }
+    lines = [
+        ("scenario", cfg.name),
+        (
+            "estimator",
+            f"split: adaptive multilevel splitting, {result.particles} trajectories, k = {result.kill}",
+        ),
+        (
+            "replicates",
+            f"{len(result.replicates)}"
+            + (f" after a pilot of {len(result.pilot)}" if result.pilot else "")
+            + f" (seed {seed}); {result.trajectories:,} trajectories",
+        ),
+        (
+            "stopped by",
+            stops[result.stopped_by]
+            + (f": rel_err {format_number(S.t_rel_err(p), 3)}" if target_rel_err else ""),
+        ),
+        ("p_cell_window", format_estimate(p, "p_cell_window")),
+        ("p_region_window", format_estimate(p, "p_region_window") + "  (one cell per region-window)"),
+        (
+            "note",
+            "split estimates p_cell_window only; the other estimates need --estimator naive, is or rare",
+        ),
+        ("elapsed", f"{elapsed:.2f} s ({result.cpu_s:.1f} CPU-s)"),
+    ]
+    print_lines(lines, written)
