@@ -38,6 +38,12 @@ def warm() -> float:
     key = (np.uint64(1), np.uint64(2))
     K.uniforms(*key, trials, K.P_WINDOW, 0, K.WINDOW_SHOCK, 0)
     K.draws_of(K.D_EXPON, 0.0, 1.0, 0.0, 0.0, np.empty(0), trials, K.P_REPAIR, 0, 0, *key)
+    from riskmc.estimators.split import split  # (its kernels call the engine's)
+
+    tiny = parse_config(
+        {"window": {"hours": 0.01}, "write": {"fail_prob": 0.5}, "cleanup": {"keep_generations": 1}}
+    )
+    split(tiny, 1, replicates=1, particles=20, kill=2)
     return time.perf_counter() - start
 
 
