@@ -88,7 +88,7 @@ def test_purposes_are_distinct() -> None:
     """Two purposes with the same value would share streams (IntEnum aliases silently)."""
     values = [p.value for p in Purpose]
     assert len(values) == len(set(values)) == len(Purpose.__members__)
-    assert {p.name for p in Purpose} == {"REGION", "PILOT", "OUTER"}
+    assert {p.name for p in Purpose} == {"REGION", "PILOT", "OUTER", "SPLIT"}
 
 
 def test_key_id_is_stable() -> None:

@@ -72,8 +72,8 @@ __all__ = [
     "run_pilot",
 ]
 
-#: ``--estimator`` values.
-ESTIMATORS = ("auto", "naive", "is", "rare")
+#: ``--estimator`` values (``split`` has no plan: riskmc.estimators.split, ``riskmc run`` only).
+ESTIMATORS = ("auto", "naive", "is", "rare", "split")
 #: ``auto`` chooses importance sampling when the pilot expects fewer degraded runs per
 #: region-window than this (and more than none) ...
 AUTO_IS_BELOW = 0.1
