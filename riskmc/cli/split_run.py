@@ -164,9 +164,8 @@ def run_split(
         return
     stops = {
         "trials": "the replicates asked for",
-        "target": "target reached"
-        if S.t_rel_err(p) <= (target_rel_err or 0)
-        else "the replicates the pilot asked for",
+        "target": "target reached",
+        "replicates": "the replicates the pilot asked for, their interval wider than the target",
         "max-seconds": "--max-seconds reached first",
         "pilot": "the pilot saw no event",
     }

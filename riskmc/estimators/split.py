@@ -843,7 +843,7 @@ def split(
     replicates at once (at most one a core), with the same results whatever their number.
     A replicate's failure (a layout limit) is a ConfigError."""
     if not 1 <= kill < particles:
-        raise ConfigError("--split-kill", f"must be in [1, particles), got {kill}")
+        raise ConfigError("kill", f"must be in [1, particles), got {kill}")
     setup = check_supported(config) if setup is None else setup
     start = time.process_time()
     wall = time.monotonic()
@@ -904,6 +904,9 @@ def split(
             particles,
             label + f", {len(second)} of the {needed} a {len(pilot)}-replicate pilot asked for",
         )
-        return result(e, second, pilot, "target" if len(second) == needed else "max-seconds")
+        if len(second) < needed:
+            return result(e, second, pilot, "max-seconds")
+        # all the pilot asked for: the target is reached only if their interval says so
+        return result(e, second, pilot, "target" if t_rel_err(e) <= target_rel_err else "replicates")
     except ValueError as err:  # a layout limit met inside a replicate (the engine's, the buffers')
         raise ConfigError("--estimator", f"split: {err}") from None
