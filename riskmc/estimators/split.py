@@ -14,17 +14,18 @@ Rousset, Ann. Appl. Probab. 26, 2016) on the engine's copyable cell state:
   others (chosen uniformly), each taken at the first grid time its parent's score exceeded
   z and continued under its own Philox key.  What a clone inherits that the past has not
   revealed is drawn again from its law given the past (:func:`redraw_hidden`): the next
-  planner interval given that it has not ended, the write in flight given its elapsed time
+  planner interval given that it has not ended (while a published plan is unapplied), the
+  write in flight given its elapsed time
   (its attempts so far kept), the writes not begun.  The estimate
   prod_j (1 - K_j / N) x (events / N) is unbiased whatever the score; the score decides
   only the variance.
 * Independent replicates, each a pure function of (seed, replicate), give a Student-t
   interval (:func:`split`); with a target relative error a pilot of replicates fixes the
-  number of further replicates, and the interval is theirs alone (a two-stage rule: the
-  stopping never looks at the values it reports).
+  number of further replicates, and the interval is theirs alone (a two-stage rule: without
+  a time limit the stopping never looks at the values it reports).
 
-What it supports: one cell per region-window, no sampled parameter, no mitigation
-(:func:`check_supported` says which key stands in the way, in one line).
+What it supports: one cell per region-window, no sampled parameter, no common-cause shock,
+no mitigation (:func:`check_supported` says which key stands in the way, in one line).
 """
 
 from __future__ import annotations
