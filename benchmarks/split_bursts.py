@@ -44,24 +44,12 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskmc.config import load_config
+from riskmc.engine import STATE_ARRAYS, cell_state_layout
 from riskmc.engine import kernel as K
+from riskmc.estimators.split import _publish_to
 from riskmc.params import sample_windows
 
-_STATE = ("sf", "si", "ef", "ei", "pf", "A", "dur", "spared", "pub")
-
-
-@njit(cache=False)
-def _publish_to(k0, k1, fp, ip, emp, sf, si, pub, t):  # type: ignore[no-untyped-def]
-    """Publish every generation due by t, as an enactor's wake at t would."""
-    newest, newest_pub, next_pub = si[K.SI_NEWEST], sf[K.SF_NEWEST_PUB], sf[K.SF_NEXT_PUB]
-    while next_pub <= t:
-        newest += 1
-        newest_pub = next_pub
-        pub[newest] = newest_pub
-        if newest + 1 >= pub.size:
-            raise ValueError("more generations than the publication buffer holds")
-        next_pub = newest_pub + K._interval(k0, k1, 0, 0, newest + 1, fp, ip, emp)
-    si[K.SI_NEWEST], sf[K.SF_NEWEST_PUB], sf[K.SF_NEXT_PUB] = newest, newest_pub, next_pub
+_STATE = STATE_ARRAYS
 
 
 @njit(cache=False)
@@ -138,17 +126,8 @@ def split_once(config: Any, clones: int, levels: list[int], step: float, rng: np
         raise SystemExit("split_bursts: only a one-cell configuration without sampled parameters")
     fp, ip = batch.fp[0], batch.ip[0]
     G, n_k, n_e = int(ip[K.I_G]), int(ip[K.I_K]), int(ip[K.I_E])
-    st = {
-        "sf": np.zeros((clones, K.NSF)),
-        "si": np.zeros((clones, K.NSI), np.int64),
-        "ef": np.zeros((clones, n_k, K.NEF)),
-        "ei": np.zeros((clones, n_k, K.NEI), np.int64),
-        "pf": np.zeros((clones, n_e, K.NPF)),
-        "A": np.zeros((clones, n_e), np.int64),
-        "dur": np.zeros((clones, n_k, K.padded(n_e))),
-        "spared": np.zeros((clones, n_e), np.int64),
-        "pub": np.zeros((clones, 1 << 14)),
-    }
+    layout = cell_state_layout(n_k, n_e, 1 << 14)
+    st = {name: np.zeros((clones, *shape), dtype) for name, (shape, dtype) in layout.items()}
     keys = rng.integers(0, 2**32, size=(clones, 2), dtype=np.uint64)
     for i in range(clones):
         K.init_cell(

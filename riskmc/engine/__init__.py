@@ -27,12 +27,14 @@ import numpy as np
 from riskmc.engine import kernel as K
 
 __all__ = [
+    "STATE_ARRAYS",
     "WINDOW_COLUMNS",
     "AddressedRandomness",
     "Batch",
     "CellResult",
     "CellState",
     "EngineError",
+    "cell_state_layout",
     "repair_durations",
     "seed_key",
     "simulate",
@@ -322,23 +324,50 @@ class AddressedRandomness:
         return float(np.logaddexp.reduce(terms))
 
 
+def cell_state_layout(
+    enactors: int, endpoints: int, publications: int = 1024
+) -> dict[str, tuple[tuple[int, ...], type]]:
+    """The arrays of one cell-window's state, in :func:`kernel.advance_cell`'s argument
+    order: name -> (shape, dtype).  ``pub`` holds the publication times (advance_cell grows
+    it when it must)."""
+    return {
+        "sf": ((K.NSF,), np.float64),
+        "si": ((K.NSI,), np.int64),
+        "ef": ((enactors, K.NEF), np.float64),
+        "ei": ((enactors, K.NEI), np.int64),
+        "pf": ((endpoints, K.NPF), np.float64),
+        "A": ((endpoints,), np.int64),
+        "dur": ((enactors, int(K.padded(endpoints))), np.float64),  # rows as run_durations fills them
+        "spared": ((endpoints,), np.int64),
+        "pub": ((publications,), np.float64),
+    }
+
+
+#: The names of a cell-window's state arrays, in advance_cell's argument order.
+STATE_ARRAYS = tuple(cell_state_layout(1, 1))
+
+
 class CellState:
     """The whole state of one cell-window (kernel SF_*, SI_*, EF_*, EI_*, PF_* layouts): a
-    few small arrays, so that it can be advanced to a time, copied and resumed exactly."""
+    few small arrays (:func:`cell_state_layout`), so that it can be advanced to a time,
+    copied and resumed exactly."""
+
+    sf: np.ndarray
+    si: np.ndarray
+    ef: np.ndarray
+    ei: np.ndarray
+    pf: np.ndarray
+    A: np.ndarray
+    dur: np.ndarray
+    spared: np.ndarray
+    pub: np.ndarray
 
     def __init__(self, batch: Batch, row: int, cell: int) -> None:
         self.batch, self.row, self.cell = batch, int(row), int(cell)
         ip = batch.ip[self.row]
-        k, e = int(ip[K.I_K]), int(ip[K.I_E])
-        self.sf = np.zeros(K.NSF)
-        self.si = np.zeros(K.NSI, np.int64)
-        self.ef = np.zeros((k, K.NEF))
-        self.ei = np.zeros((k, K.NEI), np.int64)
-        self.pf = np.zeros((e, K.NPF))
-        self.A = np.zeros(e, np.int64)
-        self.dur = np.zeros((k, K.padded(e)))  # rows as run_durations fills them
-        self.spared = np.zeros(e, np.int64)
-        self.pub = np.zeros(1024)
+        layout = cell_state_layout(int(ip[K.I_K]), int(ip[K.I_E]))
+        for name, (shape, dtype) in layout.items():
+            setattr(self, name, np.zeros(shape, dtype))
         k0, k1 = batch.key
         K.init_cell(
             k0,
@@ -391,7 +420,7 @@ class CellState:
     def copy(self) -> CellState:
         other = object.__new__(CellState)
         other.batch, other.row, other.cell = self.batch, self.row, self.cell
-        for name in ("sf", "si", "ef", "ei", "pf", "A", "dur", "spared", "pub"):
+        for name in STATE_ARRAYS:
             setattr(other, name, getattr(self, name).copy())
         return other
 

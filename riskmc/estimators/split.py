@@ -45,6 +45,7 @@ from numba import njit
 
 from riskmc import estimates as est
 from riskmc.config import Config
+from riskmc.engine import STATE_ARRAYS, cell_state_layout
 from riskmc.engine import kernel as K
 from riskmc.errors import ConfigError
 from riskmc.estimates import ConfidenceInterval, Estimate
@@ -679,33 +680,25 @@ def check_supported(config: Config) -> SplitSetup:
     )
 
 
-def _state(setup: SplitSetup, n: int) -> dict[str, np.ndarray]:
+def _layout(setup: SplitSetup) -> dict[str, tuple[tuple[int, ...], type]]:
+    """A trajectory's arrays: the engine's cell state (its publication times sized for the
+    window), then the phase ends of each enactor's write in flight and their count and
+    identity."""
     n_k, n_e = int(setup.ip[K.I_K]), int(setup.ip[K.I_E])
     return {
-        "sf": np.zeros((n, K.NSF)),
-        "si": np.zeros((n, K.NSI), np.int64),
-        "ef": np.zeros((n, n_k, K.NEF)),
-        "ei": np.zeros((n, n_k, K.NEI), np.int64),
-        "pf": np.zeros((n, n_e, K.NPF)),
-        "A": np.zeros((n, n_e), np.int64),
-        "dur": np.zeros((n, n_k, K.padded(n_e))),
-        "spared": np.zeros((n, n_e), np.int64),
-        "pub": np.zeros((n, setup.publications)),
-        "comp": np.zeros((n, n_k, 2 * MAX_ATTEMPTS + 1)),
-        "compi": np.zeros((n, n_k, 2), np.int64),
+        **cell_state_layout(n_k, n_e, setup.publications),
+        "comp": ((n_k, 2 * MAX_ATTEMPTS + 1), np.float64),
+        "compi": ((n_k, 2), np.int64),
     }
 
 
-_ENGINE_STATE = ("sf", "si", "ef", "ei", "pf", "A", "dur", "spared", "pub")
+def _state(setup: SplitSetup, n: int) -> dict[str, np.ndarray]:
+    return {name: np.zeros((n, *shape), dtype) for name, (shape, dtype) in _layout(setup).items()}
 
 
 def state_bytes(setup: SplitSetup, particles: int) -> int:
     """The bytes one replicate's trajectories hold (their states and their origins)."""
-    n_k, n_e = int(setup.ip[K.I_K]), int(setup.ip[K.I_E])
-    per = 8 * (
-        K.NSF + K.NSI + n_k * (K.NEF + K.NEI) + n_e * (K.NPF + 2) + n_k * (n_e + K.LANES)
-        + setup.publications + n_k * (2 * MAX_ATTEMPTS + 3)
-    )  # fmt: skip
+    per = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in _layout(setup).values())
     return 2 * particles * per
 
 
@@ -743,7 +736,7 @@ def split_replicate(
     state = {m: v.copy() for m, v in origin.items()}
     t_origin = np.zeros(n)
     floor = np.full(n, -np.inf)
-    engine = [state[m] for m in _ENGINE_STATE]
+    engine = [state[m] for m in STATE_ARRAYS]
     best = run_to_end(np.arange(n), keys, t_origin, floor, fp, ip, emp_p, emp_l, *engine, *scalars)
     log_p, simulated = 0.0, n
     n_uniforms = 1 + 2 * int(ip[K.I_K])
