@@ -342,3 +342,18 @@ def test_replicates_needs_split_and_split_needs_run(tmp_path: Path) -> None:
     )
     result = invoke(["compare", ORDINARY, "--estimator", "split", "--out", tmp_path / "y"])
     assert_one_error_line(result, "split: only riskmc run takes it")
+
+
+def test_auto_splits_under_a_target_when_nothing_is_rare_to_tilt(tmp_path: Path) -> None:
+    base = tmp_path / "auto"
+    result = invoke(
+        ["run", ORDINARY, "--set", TAIL, "--target-rel-err", 0.5, "--max-seconds", 3, "--out", base]
+    )
+    assert result.exit_code == 0, result.output
+    assert one_row(base)["estimator"] == "split" and "(auto: the 1,000-window pilot saw" in result.stdout
+    # without a target, or with an option only a sample of windows honours, auto samples them
+    for extra in (["--trials", 300], ["--target-rel-err", 0.5, "--max-trials", 2000, "--max-seconds", 3]):
+        out = tmp_path / f"plain{len(extra)}"
+        again = invoke(["run", ORDINARY, "--set", TAIL, "--out", out, *extra])
+        assert again.exit_code == 0, again.output
+        assert one_row(out)["estimator"] == "naive"

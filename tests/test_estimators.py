@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from riskmc import estimators
-from riskmc.config import Config
+from riskmc.config import Config, load_config
 from riskmc.estimates import Estimate, WeightedMoments, proportion, zero_hit_bound
 from riskmc.estimators import MINUTES_PER_YEAR, Plan, WindowSample, naive_plan, resolve
 from riskmc.estimators.plan import SHOCK_TILT, run_pilot
@@ -180,6 +181,23 @@ def test_auto_tilts_only_where_degraded_runs_are_rare() -> None:
     assert run_pilot(stress_config(), 1).runs_per_window != pytest.approx(
         estimators.simulate(stress_config(), 1, range(1000), naive_plan()).runs.mean(), rel=1e-12
     )
+
+
+def test_auto_splits_only_where_allowed_and_nothing_is_rare_to_tilt() -> None:
+    """``choose`` is ``resolve``'s auto, but splits where resolve would sample plainly events
+    its pilot barely sees: never where degraded runs are rare (``is`` bounds what it cannot
+    tilt) or events common, nor where split does not take the configuration."""
+    ordinary = load_config(Path(__file__).resolve().parents[1] / "configs" / "ordinary.toml")
+    tail = ordinary.with_overrides(['write.latency={dist="lognorm", s=1.2, scale=0.1}'])
+    chosen = estimators.choose(tail, 1, split_allowed=True)
+    assert chosen.splits and "no degraded run can start" in chosen.reason
+    assert estimators.choose(tail, 1, split_allowed=False).plan == naive_plan() == resolve(tail, 1, "auto")
+    two_cells = estimators.choose(tail.with_overrides(["region.cells=2"]), 1, split_allowed=True)
+    assert two_cells.plan == naive_plan() and "region.cells" in two_cells.reason
+    rare = stress_config(["degraded.prob=1e-5"])
+    assert estimators.choose(rare, 1, split_allowed=True).plan == resolve(rare, 1, "is")
+    common = estimators.choose(stress_config(["degraded.prob=0.3"]), 1, split_allowed=True)
+    assert common.plan == naive_plan() and "naive" in common.reason
 
 
 @pytest.mark.parametrize("extra", [["enactors.count=1"], ["mitigations.conditional_write=true"]])

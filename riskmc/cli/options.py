@@ -198,11 +198,13 @@ EstimatorOption = Annotated[
         "common-cause shock), a defensive mixture that keeps --defensive of the windows untilted, so "
         "that no cause of the event is hidden; auto: is when a 1,000-window pilot sees fewer than "
         f"{AUTO_NAIVE_HITS} events and expects fewer than {AUTO_IS_BELOW:g} (but some) degraded runs per "
-        "region-window or a rare shock, else naive; rare: is that also tilts slow runs (a latency "
-        "tail, retries) and planner bursts, fitted by cross-entropy, for events that need no degraded "
-        "run; what its tilts do not reach falls in windows it barely boosted, whose zero-hit bound is in "
-        "every upper end while the sample holds no event of them; never chosen by auto; split (run "
-        "only): adaptive multilevel splitting of p_cell_window, an event of any cause "
+        "region-window or a rare shock, else naive (split instead, in run with --target-rel-err, where "
+        "the pilot sees so few events and split takes the configuration); rare: is that also tilts "
+        "slow runs (a latency tail, retries) and planner bursts, fitted by cross-entropy, for events "
+        "that need no degraded run; what its tilts do not reach falls in windows it barely boosted, "
+        "whose zero-hit bound is in every upper end while the sample holds no event of them; never "
+        "chosen by auto; split (run only): adaptive multilevel splitting of p_cell_window, an event "
+        "of any cause "
         "(docs/model.md section 8).",
     ),
 ]

@@ -124,24 +124,30 @@ def run(
     --target-rel-err the run adds trials until p_cell_window is that precise.
 
     With --estimator split: p_cell_window alone, by adaptive multilevel splitting in
-    independent replicates (docs/model.md section 8, "split").
+    independent replicates (docs/model.md section 8, "split"); auto chooses it under
+    --target-rel-err where the pilot barely sees the event and no degraded run is rare
+    (section 8, "auto").
     """
     cfg = with_mitigation_options(load_scenario(config, overrides or []), mitigations)
-    if estimator is Estimator.splitting:
-        refuse(
-            {
-                "--trials": trials, "--events": events, "--exceedance": exceedance,
-                "--cascade-exceedance": cascade_exceedance, "--max-trials": max_trials,
-                "--min-hits": min_hits, "--workers": workers, "--scheduler": scheduler,
-                "--defensive": None if defensive == DEFAULT_DEFENSIVE else defensive,
-            }
-        )  # fmt: skip
+    # the options split cannot honour (it estimates p_cell_window alone, in replicates)
+    not_split = {
+        "--trials": trials, "--events": events, "--exceedance": exceedance,
+        "--cascade-exceedance": cascade_exceedance, "--max-trials": max_trials,
+        "--min-hits": min_hits, "--workers": workers, "--scheduler": scheduler,
+        "--defensive": None if defensive == DEFAULT_DEFENSIVE else defensive,
+    }  # fmt: skip
+
+    def splitting(chosen: str | None) -> None:
         run_split(
             cfg, cfg.seed if seed is None else seed, out=out, formats=fmt.formats,
             replicates=replicates, target_rel_err=target_rel_err, max_seconds=max_seconds,
             threads=default_threads() if threads is None else threads, memory_budget=memory_budget,
-            as_json=as_json, quiet=quiet,
+            as_json=as_json, quiet=quiet, chosen=chosen,
         )  # fmt: skip
+
+    if estimator is Estimator.splitting:
+        refuse(not_split)
+        splitting(None)
         return
     if replicates is not None:
         raise CliError("--replicates: only with --estimator split")
@@ -194,7 +200,20 @@ def run(
         time_bounded=target_rel_err is not None or max_seconds is not None,
         events=events_base is not None,
     )
-    plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
+    if estimator is Estimator.auto:
+        # with a target and nothing split refuses, auto may split (docs/model.md section 8)
+        split_allowed = target_rel_err is not None and not any(
+            value not in (None, False, [], ()) for value in not_split.values()
+        )
+        choice = estimators.choose(
+            cfg, s, split_allowed=split_allowed, defensive=defensive, threads=n_threads
+        )
+        if choice.plan is None:
+            splitting(choice.reason)
+            return
+        plan = choice.plan
+    else:
+        plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
     kwargs: dict[str, Any] = {
         "seed": s,
         "trials": trials,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -38,7 +39,7 @@ ReplicatesOption = Annotated[
 ]
 
 
-def refuse(options: dict[str, object]) -> None:
+def refuse(options: Mapping[str, object]) -> None:
     """One line for the first option given that split cannot honour."""
     for option, value in options.items():
         if value not in (None, False, [], ()):
@@ -99,7 +100,9 @@ def run_split(
     memory_budget: int | str | None,
     as_json: bool,
     quiet: bool,
+    chosen: str | None = None,
 ) -> None:
+    """``chosen``: why ``auto`` chose split (None: --estimator split)."""
     from riskmc import __version__
     from riskmc.estimators import DEFAULT_MAX_SECONDS
     from riskmc.estimators import split as S
@@ -173,7 +176,8 @@ def run_split(
         ("scenario", cfg.name),
         (
             "estimator",
-            f"split: adaptive multilevel splitting, {result.particles} trajectories, k = {result.kill}",
+            f"split: adaptive multilevel splitting, {result.particles} trajectories, k = {result.kill}"
+            + (f" (auto: {chosen.removeprefix('split: ')})" if chosen else ""),
         ),
         (
             "replicates",
@@ -190,7 +194,8 @@ def run_split(
         ("p_region_window", format_estimate(p, "p_region_window") + "  (one cell per region-window)"),
         (
             "note",
-            "split estimates p_cell_window only; the other estimates need --estimator naive, is or rare",
+            "split estimates p_cell_window only; the other estimates need --estimator naive, is or rare"
+            + (" (auto splits only under --target-rel-err)" if chosen else ""),
         ),
         ("elapsed", f"{elapsed:.2f} s ({result.cpu_s:.1f} CPU-s)"),
     ]

@@ -6,13 +6,24 @@
 * :func:`simulate` draws a :class:`WindowSample` of given trials under a plan; :func:`estimate`
   turns a sample into every named estimate; :func:`run` does both, block by block, with the
   stopping rule.
+* :func:`choose` is ``auto`` where ``riskmc run`` can also split (``riskmc.estimators.split``):
+  a plan, or splitting.
 
 Modules: ``plan`` (the proposal and the pilot), ``sample`` (simulation), ``quantities`` (the
 estimates and what the sample cannot see), ``year`` (the annual impact), ``rule`` (blocks
 and the stopping rule).
 """
 
-from riskmc.estimators.plan import DEFAULT_DEFENSIVE, ESTIMATORS, Plan, naive_plan, resolve, run_pilot
+from riskmc.estimators.plan import (
+    DEFAULT_DEFENSIVE,
+    ESTIMATORS,
+    Choice,
+    Plan,
+    choose,
+    naive_plan,
+    resolve,
+    run_pilot,
+)
 from riskmc.estimators.quantities import (
     CELL_ESTIMATES,
     HOURS_PER_YEAR,
@@ -47,10 +58,12 @@ __all__ = [
     "REGION_ESTIMATES",
     "STRATA",
     "CellStats",
+    "Choice",
     "Estimates",
     "Plan",
     "Run",
     "WindowSample",
+    "choose",
     "estimate",
     "naive_plan",
     "resolve",

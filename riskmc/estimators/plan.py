@@ -64,8 +64,10 @@ __all__ = [
     "MAX_TILT",
     "PILOT_TRIALS",
     "SHOCK_TILT",
+    "Choice",
     "Pilot",
     "Plan",
+    "choose",
     "naive_plan",
     "pilot_seed",
     "resolve",
@@ -358,10 +360,70 @@ def resolve(
         return plan
     if requested == "is":
         return plan
-    rare_degraded = 0.0 < pilot.degraded_per_window < AUTO_IS_BELOW
-    if (rare_degraded or rare_shock) and pilot.events < AUTO_NAIVE_HITS:
-        return plan
-    return naive_plan()
+    choice = _auto(config, pilot, plan, split_allowed=False)
+    assert choice.plan is not None
+    return choice.plan
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``auto`` chose, and why: a plan of sampled windows, or splitting (``plan`` None,
+    ``riskmc.estimators.split``)."""
+
+    plan: Plan | None
+    reason: str
+
+    @property
+    def splits(self) -> bool:
+        return self.plan is None
+
+
+def choose(
+    config: Config,
+    seed: int,
+    *,
+    split_allowed: bool,
+    defensive: float = DEFAULT_DEFENSIVE,
+    threads: int = 1,
+) -> Choice:
+    """``auto``, where the caller can run ``split`` (``riskmc run`` with a target and no
+    option split refuses): as :func:`resolve` (``is`` for rare degraded runs or a rare
+    shock), but ``split`` instead of ``naive`` when the pilot sees fewer than
+    :data:`AUTO_NAIVE_HITS` events, no degraded run is rare (none can start, or they are
+    common) and split supports the configuration (docs/model.md section 8, "auto")."""
+    if not 0.0 < defensive < 1.0:
+        raise ValueError(f"the defensive share must be in (0, 1), got {defensive}")
+    pilot = run_pilot(config, seed, threads=threads)
+    shock_q = SHOCK_TILT if 0.0 < pilot.shock_prob < SHOCK_TILT else math.nan
+    plan = Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
+    return _auto(config, pilot, plan, split_allowed=split_allowed)
+
+
+def _auto(config: Config, pilot: Pilot, plan: Plan, *, split_allowed: bool) -> Choice:
+    """``auto``'s rule on a naive pilot; ``plan`` the ``is`` plan of that pilot."""
+    seen = f"the {pilot.trials:,}-window pilot saw {pilot.events:,} event{'s' * (pilot.events != 1)}"
+    degraded = pilot.degraded_per_window
+    rare_degraded = 0.0 < degraded < AUTO_IS_BELOW
+    rare_shock = 0.0 < pilot.shock_prob < SHOCK_TILT
+    if pilot.events >= AUTO_NAIVE_HITS:
+        return Choice(naive_plan(), f"naive: {seen}")
+    if rare_degraded or rare_shock:
+        why = (
+            f"{degraded:.3g} degraded runs expected per region-window"
+            if rare_degraded
+            else f"a shock in {pilot.shock_prob:.3g} of the region-windows"
+        )
+        return Choice(plan, f"is: {seen}, {why}")
+    if split_allowed:
+        from riskmc.estimators.split import check_supported
+
+        try:
+            check_supported(config)
+        except ConfigError as e:
+            return Choice(naive_plan(), f"naive: {seen}; split does not take {e.key} ({e.problem})")
+        runs = "no degraded run can start" if degraded == 0.0 else f"{degraded:.3g} degraded runs per window"
+        return Choice(None, f"split: {seen}, {runs}")
+    return Choice(naive_plan(), f"naive: {seen}, no rare degraded run or shock to tilt")
 
 
 def cross_entropy_levels(config: Config) -> list[Config]:
