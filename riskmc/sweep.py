@@ -38,6 +38,7 @@ from riskmc import estimators
 from riskmc.budget import MAX_POINTS
 from riskmc.config import KEYS, Config, parse_config, parse_value
 from riskmc.estimators import Plan, naive_plan
+from riskmc.estimators.split import SplitSpec, check_supported, split
 from riskmc.execute import Executor, LocalExecutor
 
 __all__ = [
@@ -287,16 +288,21 @@ class _Task:
     config_hash: str
     trials: int
     seed: int
-    plan: Plan
+    plan: Plan | SplitSpec
     index_column: str = "point"
 
 
 def _run_task(task: _Task) -> dict[str, object]:
     """Run one point (top level, so that a spawned process or a Dask worker can unpickle it)."""
     config = parse_config(task.raw, task.source)
-    run = estimators.run(config, task.plan, trials=task.trials, seed=task.seed)
+    if isinstance(task.plan, SplitSpec):
+        spec = task.plan
+        body = split(
+            config, task.seed, replicates=spec.replicates, particles=spec.particles, kill=spec.kill
+        ).row()
+    else:
+        body = estimators.run(config, task.plan, trials=task.trials, seed=task.seed).row()
     row: dict[str, object] = {task.index_column: task.index}
-    body = run.row()
     for key, value in task.point.items():
         if key not in body:
             row[key] = _column_value(value)
@@ -312,8 +318,19 @@ def _plan_key(estimator: str, q: float, defensive: float, proposal: str) -> str:
     return f"{estimator}:{float(q)!r}:{float(defensive)!r}:{proposal}"
 
 
+def _task_key(h: str, seed: int, trials: int, plan: Plan | SplitSpec) -> tuple[str, int, int, str]:
+    """What a point's row depends on: its configuration, seed, size (trials, or split's
+    replicates) and estimator."""
+    if isinstance(plan, SplitSpec):
+        return h, seed, plan.replicates, _plan_key("split", math.nan, math.nan, plan.short)
+    return h, seed, trials, _plan_key(plan.estimator, plan.q, plan.defensive, plan.short)
+
+
 def _done_key(row: Mapping[str, Any]) -> tuple[str, int, int, str] | None:
     try:
+        if row["estimator"] == "split":
+            plan = _plan_key("split", math.nan, math.nan, str(row["proposal"]))
+            return str(row["config_hash"]), int(row["seed"]), int(row["replicates"]), plan
         plan = _plan_key(
             str(row["estimator"]),
             float(row["proposal_q"]),
@@ -342,16 +359,19 @@ def plan_sweep(
     trials: int,
     seed: int,
     *,
-    plan: Plan | None = None,
+    plan: Plan | SplitSpec | None = None,
     existing: Sequence[Mapping[str, Any]] = (),
     index_column: str = "point",
 ) -> SweepPlan:
     """Build (and validate) every point's configuration before anything runs, and split the
-    points into those an ``existing`` row (same ``config_hash``, ``seed``, ``trials`` and
-    ``proposal``) already answers and those to run; every point runs under ``plan``
-    (default naive)."""
+    points into those an ``existing`` row (same ``config_hash``, ``seed``, ``trials`` (or
+    split's replicates) and ``proposal``) already answers and those to run; every point runs
+    under ``plan`` (default naive; a SplitSpec: ``split``, which must take every point)."""
     plan = naive_plan() if plan is None else plan
     configs = [point_config(config, p) for p in points]
+    if isinstance(plan, SplitSpec):
+        for cfg in configs:
+            check_supported(cfg)
     reuse: dict[tuple[str, int, int, str], Mapping[str, Any]] = {}
     for row in existing:
         key = _done_key(row)
@@ -361,7 +381,7 @@ def plan_sweep(
     tasks: list[_Task] = []
     for i, (point, cfg) in enumerate(zip(points, configs, strict=True)):
         h = cfg.hash()
-        old = reuse.get((h, seed, trials, _plan_key(plan.estimator, plan.q, plan.defensive, plan.short)))
+        old = reuse.get(_task_key(h, seed, trials, plan))
         if old is not None:
             reused[i] = {**dict(old), index_column: i}
             continue
@@ -399,7 +419,7 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
     on_row: Callable[[dict[str, object]], None] | None = None,
     *,
-    plan: Plan | None = None,
+    plan: Plan | SplitSpec | None = None,
     existing: Sequence[Mapping[str, Any]] = (),
     on_reused: Callable[[dict[str, object]], None] | None = None,
     executor: Executor | None = None,

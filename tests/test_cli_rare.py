@@ -341,7 +341,7 @@ def test_replicates_needs_split_and_split_needs_run(tmp_path: Path) -> None:
         invoke(["run", ORDINARY, "--replicates", 3, "--out", tmp_path / "x"]), "--replicates"
     )
     result = invoke(["compare", ORDINARY, "--estimator", "split", "--out", tmp_path / "y"])
-    assert_one_error_line(result, "split: only riskmc run takes it")
+    assert_one_error_line(result, "split: only riskmc run and riskmc sweep take it")
 
 
 def test_auto_splits_under_a_target_when_nothing_is_rare_to_tilt(tmp_path: Path) -> None:

@@ -250,6 +250,41 @@ def test_resume_needs_the_same_estimator_plan(
     assert comparable([again.reused[i] for i in (0, 1)]) == comparable(is_rows)
 
 
+# -- splitting at every point ----------------------------------------------------------------
+
+TAIL = ['write.latency={dist="lognorm", s=1.2, scale=0.1}']  # events need no degraded run
+SPLIT_VOLATILE = ("elapsed_s", "cpu_s")
+
+
+def test_split_points_are_split_runs_on_any_workers_and_resume() -> None:
+    """Under a SplitSpec every point is ``split`` on the sweep's seed, bit for bit whatever
+    the workers; --resume reuses a split row only for the same replicates and settings."""
+    from riskmc.config import load_config
+    from riskmc.estimators.split import SplitSpec, split
+
+    tail = load_config(Path(__file__).resolve().parents[1] / "configs" / "ordinary.toml", TAIL)
+    points = grid_points(["cleanup.keep_generations=8,10"])
+    spec = SplitSpec(replicates=3)
+    serial = run_sweep(tail, points, tail.trials, SEED, plan=spec)
+    assert all(r["estimator"] == "split" and r["replicates"] == 3 for r in serial)
+    alone = split(point_config(tail, points[1]), SEED, replicates=3).estimate
+    assert serial[1]["p_cell_window"] == alone.estimate > 0
+    assert serial[1]["p_cell_window_hi"] == alone.confidence_interval.high
+    assert serial[0]["p_cell_window"] > serial[1]["p_cell_window"]  # fewer kept generations
+    parallel = run_sweep(tail, points, tail.trials, SEED, workers=2, plan=spec)
+
+    def same(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{k: v for k, v in r.items() if k not in SPLIT_VOLATILE} for r in comparable(rows)]
+
+    assert same(parallel) == same(serial)
+    again = plan_sweep(tail, points, tail.trials, SEED, plan=spec, existing=serial)
+    assert sorted(again.reused) == [0, 1] and again.tasks == []
+    assert plan_sweep(tail, points, tail.trials, SEED, plan=SplitSpec(4), existing=serial).reused == {}
+    assert plan_sweep(tail, points, tail.trials, SEED, existing=serial).reused == {}  # naive: another
+    with pytest.raises(ConfigError, match=r"region\.cells"):
+        plan_sweep(tail, grid_points(["region.cells=1,2"]), tail.trials, SEED, plan=spec)
+
+
 def test_map_points_orders_and_indexes() -> None:
     assert sorted(map_points(abs, [-3, 1, -2], workers=2)) == [(0, 3), (1, 1), (2, 2)]
     assert list(map_points(abs, [-3, 1], workers=1)) == [(0, 3), (1, 1)]
@@ -389,6 +424,42 @@ def test_cli_bad_input_one_error_line(
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert fragment in lines[0]
     assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+ORDINARY = Path(__file__).resolve().parents[1] / "configs" / "ordinary.toml"
+
+
+def test_cli_split_sweep_writes_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "split"
+    args = ["sweep", ORDINARY, "--set", TAIL[0], "--grid", "cleanup.keep_generations=9,10"]
+    args += ["--estimator", "split", "--replicates", 2, "--out", out, "--format", "csv", "--workers", 1]
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    assert "2 points x 2 split replicates" in result.stdout and "2 run, 0 reused" in result.stdout
+    table = read_table(out.with_suffix(".csv"))
+    assert table["estimator"].to_list() == ["split", "split"] and table["replicates"].to_list() == [2, 2]
+    again = invoke([*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "0 run, 2 reused" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--estimator", "split", "--trials", 10], "--trials: not with --estimator split"),
+        (["--replicates", 3], "--replicates: only with --estimator split"),
+        (["--estimator", "split", "--defensive", 0.5], "--defensive: not with --estimator split"),
+        (["--estimator", "split", "--replicates", 1], "--replicates"),
+        (["--estimator", "split", "--set", "mitigations.recheck=true"], "mitigations.recheck"),
+    ],
+)
+def test_cli_split_bad_input_one_error_line(tmp_path: Path, args: list[object], fragment: str) -> None:
+    grid = ["--grid", "cleanup.keep_generations=9,10"]
+    result = invoke(["sweep", ORDINARY, *grid, *args, "--out", tmp_path / "e"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -165,8 +165,10 @@ def save_table(
         raise CliError(f"{option} {base}: cannot write {where}: {e.strerror or e}") from None
 
 
-#: Columns every riskmc sweep row has: a table without them is not one to resume.
+#: Columns every riskmc sweep row has: a table without them is not one to resume ...
 RESUME_COLUMNS = ("config_hash", "seed", "trials", "estimator", "proposal_q", "defensive_share", "version")
+#: ... and those of a sweep under --estimator split.
+SPLIT_RESUME_COLUMNS = ("config_hash", "seed", "replicates", "estimator", "proposal", "version")
 
 
 def read_existing(paths: Sequence[Path], index_column: str = "point") -> list[dict[str, Any]]:
@@ -184,7 +186,9 @@ def read_existing(paths: Sequence[Path], index_column: str = "point") -> list[di
                 frame = read_table(path)
             except (OSError, ValueError, pl.exceptions.PolarsError) as e:
                 raise CliError(f"--resume: cannot read {path}: {one_line(e)}") from None
-            missing = [c for c in (index_column, *RESUME_COLUMNS) if c not in frame.columns]
+            split = "replicates" in frame.columns and "trials" not in frame.columns
+            needed = SPLIT_RESUME_COLUMNS if split else RESUME_COLUMNS
+            missing = [c for c in (index_column, *needed) if c not in frame.columns]
             if missing and frame.height + len(frame.columns) > 0:
                 raise CliError(
                     f"--resume: {path} is not a riskmc sweep table of this kind (no column "

@@ -33,7 +33,7 @@ ReplicatesOption = Annotated[
         parser=count_parser(2, MAX_REPLICATES),
         metavar="R",
         help="With --estimator split and no --target-rel-err: independent splitting replicates "
-        "(default: 20).",
+        "(default: 20; a sweep's: per point).",
         show_default=False,
     ),
 ]
@@ -51,7 +51,7 @@ def refuse(options: Mapping[str, object]) -> None:
 MIN_TRAJECTORY_FACTOR = 4.0
 
 
-def _check_size(
+def check_split_size(
     cfg: Config,
     seed: int,
     setup: SplitSetup,
@@ -59,9 +59,11 @@ def _check_size(
     memory_budget: int | str | None,
     replicates: int | None,
     max_seconds: float | None,
+    at_once: str = "--threads",
 ) -> None:
     """Refuse in one line what would not fit in memory or would run for absurdly long (and,
-    through the engine's probe, what breaks the layout's limits)."""
+    through the engine's probe, what breaks the layout's limits); ``threads`` replicates at
+    once, set by the option ``at_once``; ``replicates`` in all (None: bounded by time)."""
     from riskmc import budget
     from riskmc.estimators import split as S
 
@@ -70,7 +72,7 @@ def _check_size(
     memory = budget.BASE_BYTES + live * S.state_bytes(setup, S.DEFAULT_PARTICLES)
     if memory > limit:
         raise CliError(
-            f"--threads: --estimator split would need about {budget.format_bytes(memory)} of memory "
+            f"{at_once}: --estimator split would need about {budget.format_bytes(memory)} of memory "
             f"({live} replicates at once of {S.DEFAULT_PARTICLES} trajectories), above the budget of "
             f"{budget.format_bytes(limit)} (--memory-budget; default half this machine's memory)"
         )
@@ -83,7 +85,8 @@ def _check_size(
         if not cpu_s <= budget.MAX_CPU_SECONDS:
             raise CliError(
                 f"--replicates: would take at least {cpu_s / 86400:,.3g} CPU-days; the limit is "
-                f"{budget.MAX_CPU_SECONDS / 86400:g} CPU-days (or bound it with --max-seconds)"
+                f"{budget.MAX_CPU_SECONDS / 86400:g} CPU-days"
+                + (" (or bound it with --max-seconds)" if at_once == "--threads" else "")
             )
 
 
@@ -103,7 +106,6 @@ def run_split(
     chosen: str | None = None,
 ) -> None:
     """``chosen``: why ``auto`` chose split (None: --estimator split)."""
-    from riskmc import __version__
     from riskmc.estimators import DEFAULT_MAX_SECONDS
     from riskmc.estimators import split as S
     from riskmc.provenance import provenance
@@ -113,7 +115,7 @@ def run_split(
     base, _ = output_base(out, cfg.name, formats)
     fixed = (S.DEFAULT_REPLICATES if replicates is None else replicates) if target_rel_err is None else None
     setup = S.check_supported(cfg)
-    _check_size(cfg, seed, setup, threads, memory_budget, fixed, max_seconds)
+    check_split_size(cfg, seed, setup, threads, memory_budget, fixed, max_seconds)
     wall = time.monotonic()
     # as the other estimators: a target without --max-seconds stops at their default
     default = DEFAULT_MAX_SECONDS if target_rel_err is not None else math.inf
@@ -135,30 +137,9 @@ def run_split(
         )  # fmt: skip
     elapsed = time.monotonic() - wall
     p = result.estimate
-    row: dict[str, object] = {"scenario": cfg.name, "estimator": "split"}
-    row.update(p.columns("p_cell_window"))
-    # one cell per region-window (check_supported): the region-window's event is the cell's
-    row.update(p.columns("p_region_window"))
-    row.update(
-        {
-            "rel_err": S.t_rel_err(p),
-            "replicates": len(result.replicates),
-            "pilot_replicates": len(result.pilot),
-            "particles": result.particles,
-            "kill": result.kill,
-            "trajectories": result.trajectories,
-            "stopped_by": result.stopped_by,
-            "target_rel_err": math.nan if target_rel_err is None else target_rel_err,
-            "seed": seed,
-            "version": __version__,
-            "elapsed_s": elapsed,
-            "cpu_s": result.cpu_s,
-        }
-    )
-    for key, value in cfg.flat().items():
-        if key not in ("name", "seed", "trials"):
-            row[key] = value
-    meta = provenance(cfg, seed=seed, estimator="split", command=command_line())
+    row = result.row()
+    row["elapsed_s"] = elapsed  # the command's, its pilot and checks included
+    meta = provenance(cfg, seed=seed, estimator=result.short, command=command_line())
     written = save_table([row], base, formats, metadata=meta)
     if as_json:
         print_json(row)

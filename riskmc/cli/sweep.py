@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from riskmc.cli.budget import check_size, spread
-from riskmc.cli.core import CliError, app, command_line, interruption
+from riskmc.cli.core import CliError, app, command_line, config_error_message, interruption
 from riskmc.cli.files import check_writable, load_scenario, output_base, read_existing, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -30,11 +30,14 @@ from riskmc.cli.options import (
     default_threads,
 )
 from riskmc.cli.progress import trial_progress
+from riskmc.cli.split_run import ReplicatesOption
 from riskmc.cli.summaries import CONFIDENCE, format_number, print_json, print_table, with_ci
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
+from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
+    from riskmc.estimators.split import SplitSpec
 
 GridOption = Annotated[
     list[str] | None,
@@ -133,13 +136,14 @@ def print_sweep_summary(
     name: str,
     rows: Sequence[Mapping[str, Any]],
     keys: Sequence[str],
-    trials: int,
+    size: str,
     seed: int,
     ran: int,
     elapsed_s: float,
     written: Sequence[Path],
 ) -> None:
-    """A plain-text table of a sweep on stdout: one line per point, swept keys and p_cell_window."""
+    """A plain-text table of a sweep on stdout: one line per point, swept keys and p_cell_window.
+    ``size``: what each point ran ("5,000 trials", "20 split replicates")."""
     headers = ("point", *keys, "p_cell_window")
     table = [
         (
@@ -151,7 +155,7 @@ def print_sweep_summary(
     ]
     level = f"{CONFIDENCE:.0%}"
     print(
-        f"sweep {name}: {len(rows)} points x {trials:,} trials (seed {seed}), the same trials at every "
+        f"sweep {name}: {len(rows)} points x {size} (seed {seed}), the same random numbers at every "
         f"point; {ran} run, {len(rows) - ran} reused"
     )
     print(f"[{level} CI]")
@@ -162,7 +166,7 @@ def print_outer_summary(
     name: str,
     summary: Sequence[Mapping[str, Any]],
     keys: Sequence[str],
-    trials: int,
+    size: str,
     seed: int,
     ran: int,
     reused: int,
@@ -173,8 +177,8 @@ def print_outer_summary(
     Monte Carlo half-width within a draw."""
     draws = int(summary[0]["draws"]) if summary else 0
     print(
-        f"outer {name}: {draws} draws of {', '.join(keys)} x {trials:,} trials (seed {seed}), the same "
-        f"trials at every draw; {ran} run, {reused} reused"
+        f"outer {name}: {draws} draws of {', '.join(keys)} x {size} (seed {seed}), the same "
+        f"random numbers at every draw; {ran} run, {reused} reused"
     )
     headers = ("estimate", "p05", "p50", "p95", "MC half-width (mean)")
     table = [
@@ -210,6 +214,49 @@ def _outer_points(
     return points, [p.key for p in outer_mod.outer_parameters(cfg)]
 
 
+def _split_spec(
+    estimator: Estimator, trials: int | None, defensive: float, replicates: int | None
+) -> SplitSpec | None:
+    """The points' splitting under --estimator split (None: a sample of windows), or a CliError
+    for an option that does not go with the estimator."""
+    from riskmc.estimators.split import DEFAULT_REPLICATES, SplitSpec
+
+    if estimator is not Estimator.splitting:
+        if replicates is not None:
+            raise CliError("--replicates: only with --estimator split")
+        return None
+    if trials is not None:
+        raise CliError("--trials: not with --estimator split (each point runs --replicates replicates)")
+    if defensive != DEFAULT_DEFENSIVE:
+        raise CliError("--defensive: not with --estimator split")
+    return SplitSpec(DEFAULT_REPLICATES if replicates is None else replicates)
+
+
+def _check_split_size(
+    cfg: Config,
+    seed: int,
+    spec: SplitSpec,
+    points: Sequence[Mapping[str, Any]],
+    processes: int,
+    memory_budget: int | str | None,
+) -> None:
+    """Refuse in one line a point split does not take (naming the key), or a sweep that would
+    not fit in memory (``processes`` points at once) or would run absurdly long."""
+    from riskmc import sweep as sw
+    from riskmc.cli.split_run import check_split_size
+    from riskmc.estimators.split import check_supported
+
+    for i in spread(len(points)):
+        point = sw.point_config(cfg, points[i])
+        try:
+            setup = check_supported(point)
+        except ConfigError as e:
+            raise CliError(f"point {i}: {config_error_message(e)}") from None
+        check_split_size(
+            point, seed, setup, processes, memory_budget, spec.replicates * len(points), None, "--workers"
+        )
+
+
 @app.command()
 def sweep(
     config: ConfigArgument,
@@ -231,6 +278,7 @@ def sweep(
     memory_budget: MemoryBudgetOption = None,
     as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
+    replicates: ReplicatesOption = None,
 ) -> None:
     """Sweep parameters over a grid or a space-filling design; one results row per point.
 
@@ -241,6 +289,9 @@ def sweep(
 
     --outer N instead draws the parameters given as distribution tables N times (nested
     uncertainty): one row per draw, and a summary of each estimate over the draws.
+
+    With --estimator split every point estimates p_cell_window alone, by --replicates
+    splitting replicates on the same seed (docs/model.md section 8, "split").
     """
     from riskmc import estimators
     from riskmc import execute as exe
@@ -251,6 +302,7 @@ def sweep(
     cfg = load_scenario(config, overrides or [])
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
+    spec = _split_spec(estimator, trials, defensive, replicates)
     executor = executor_for(workers, scheduler, default_threads())
     if outer is not None:
         points, keys = _outer_points(outer_mod, cfg, outer, s, grid, lhs, ranges, sobol)
@@ -265,19 +317,24 @@ def sweep(
             check_writable(path, "--out")
     # one point's sample is held by each process at a time; every row until the table is written
     local = getattr(executor, "workers", 1)
-    check_size(
-        cfg,
-        s,
-        memory_budget,
-        windows_kept=n,
-        windows_total=n * len(points),
-        option="--trials" if trials is not None else "trials",
-        processes=min(local, len(points)),
-        rows=len(points),
-        points=[(f"{index_column} {i}", sw.point_config(cfg, points[i])) for i in spread(len(points))],
-    )
+    if spec is None:
+        check_size(
+            cfg,
+            s,
+            memory_budget,
+            windows_kept=n,
+            windows_total=n * len(points),
+            option="--trials" if trials is not None else "trials",
+            processes=min(local, len(points)),
+            rows=len(points),
+            points=[(f"{index_column} {i}", sw.point_config(cfg, points[i])) for i in spread(len(points))],
+        )
+    else:
+        _check_split_size(cfg, s, spec, points, min(local, len(points)), memory_budget)
     existing = read_existing(paths, index_column) if resume else []
-    estimator_plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
+    estimator_plan = (
+        estimators.resolve(cfg, s, estimator.value, defensive=defensive) if spec is None else spec
+    )
     plan = sw.plan_sweep(cfg, points, n, s, plan=estimator_plan, existing=existing, index_column=index_column)
     from riskmc.provenance import provenance
 
@@ -308,17 +365,18 @@ def sweep(
         kept = f"{ran} finished point(s) are in {base}" if ran else "no point finished; nothing was written"
         raise CliError(f"interrupted ({what}); {kept} (--resume continues)", code) from None
     elapsed = time.perf_counter() - start
+    size = f"{n:,} trials" if spec is None else f"{spec.replicates:,} split replicates"
     if not written or ran == 0:
         written = save_table(rows, base, fmt.formats, metadata=meta)
     if outer is None:
         if as_json:
             print_json(rows)
         elif not quiet:
-            print_sweep_summary(cfg.name, rows, keys, n, s, ran, elapsed, written)
+            print_sweep_summary(cfg.name, rows, keys, size, s, ran, elapsed, written)
         return
     summary = outer_mod.outer_summary(rows, keys)
     written += save_table(summary, summary_base, fmt.formats, metadata=meta)
     if as_json:  # the draws and their summary: {"draws": [...], "summary": [...]}
         print_json({"draws": rows, "summary": summary})
     elif not quiet:
-        print_outer_summary(cfg.name, summary, keys, n, s, ran, len(plan.reused), elapsed, written)
+        print_outer_summary(cfg.name, summary, keys, size, s, ran, len(plan.reused), elapsed, written)

@@ -342,7 +342,9 @@ def resolve(
     its sample holds no barely boosted event its upper ends carry their bound, so it buys a
     better estimate, not a better interval)."""
     if requested == "split":
-        raise ConfigError("--estimator", "split: only riskmc run takes it so far (docs/model.md section 8)")
+        raise ConfigError(
+            "--estimator", "split: only riskmc run and riskmc sweep take it so far (docs/model.md section 8)"
+        )
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")
     if not 0.0 < defensive < 1.0:

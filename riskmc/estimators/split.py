@@ -43,6 +43,7 @@ import numpy as np
 import scipy.stats
 from numba import njit
 
+from riskmc import __version__
 from riskmc import estimates as est
 from riskmc.config import Config
 from riskmc.engine import STATE_ARRAYS, cell_state_layout
@@ -57,6 +58,7 @@ __all__ = [
     "DEFAULT_REPLICATES",
     "PILOT_REPLICATES",
     "SplitResult",
+    "SplitSpec",
     "check_supported",
     "split",
     "split_replicate",
@@ -702,6 +704,24 @@ def state_bytes(setup: SplitSetup, particles: int) -> int:
     return 2 * particles * per
 
 
+@dataclass(frozen=True)
+class SplitSpec:
+    """``split`` with a fixed number of replicates: what a sweep point runs (the estimator
+    of each point, as a :class:`~riskmc.estimators.Plan` is for sampled windows)."""
+
+    replicates: int = DEFAULT_REPLICATES
+    particles: int = DEFAULT_PARTICLES
+    kill: int = DEFAULT_KILL
+
+    def __post_init__(self) -> None:
+        if self.replicates < 2 or not 1 <= self.kill < self.particles:
+            raise ValueError("split needs at least 2 replicates and 1 <= kill < particles")
+
+    @property
+    def short(self) -> str:
+        return f"split(N={self.particles}, k={self.kill})"
+
+
 class Interrupted(Exception):
     """A replicate ended early because the run was interrupted."""
 
@@ -777,10 +797,52 @@ class SplitResult:
     kill: int
     stopped_by: str
     cpu_s: float
+    config: Config
+    seed: int
+    target_rel_err: float | None = None
+    elapsed_s: float = math.nan
 
     @property
     def trajectories(self) -> int:
         return sum(r.trajectories for r in self.replicates + self.pilot)
+
+    @property
+    def short(self) -> str:
+        """The estimator with its settings, as a row's ``proposal``."""
+        return SplitSpec(DEFAULT_REPLICATES, self.particles, self.kill).short
+
+    def row(self) -> dict[str, object]:
+        """The results row: p_cell_window (and p_region_window, the same with one cell), how
+        it was reached, the parameters; the columns of ``riskmc run``'s row that need a
+        sample of windows are absent."""
+        p = self.estimate
+        row: dict[str, object] = {
+            "scenario": self.config.name,
+            "estimator": "split",
+            "proposal": self.short,
+        }
+        row.update(p.columns("p_cell_window"))
+        row.update(p.columns("p_region_window"))  # one cell per region-window (check_supported)
+        row.update(
+            {
+                "rel_err": t_rel_err(p),
+                "replicates": len(self.replicates),
+                "pilot_replicates": len(self.pilot),
+                "particles": self.particles,
+                "kill": self.kill,
+                "trajectories": self.trajectories,
+                "stopped_by": self.stopped_by,
+                "target_rel_err": math.nan if self.target_rel_err is None else self.target_rel_err,
+                "seed": self.seed,
+                "version": __version__,
+                "elapsed_s": self.elapsed_s,
+                "cpu_s": self.cpu_s,
+            }
+        )
+        for key, value in self.config.flat().items():
+            if key not in ("name", "seed", "trials"):
+                row[key] = value
+        return row
 
 
 def replicate_interval(values: np.ndarray, particles: int, label: str) -> Estimate:
@@ -872,8 +934,9 @@ def split(
 
     def result(e: Estimate, done: list[Replicate], pilot: list[Replicate], stopped: str) -> SplitResult:
         return SplitResult(
-            e, tuple(done), tuple(pilot), particles, kill, stopped, time.process_time() - start
-        )
+            e, tuple(done), tuple(pilot), particles, kill, stopped, time.process_time() - start,
+            config, seed, target_rel_err, time.monotonic() - wall,
+        )  # fmt: skip
 
     try:
         if target_rel_err is None:
