@@ -39,11 +39,13 @@ import scipy.stats
 from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimators import Plan, naive_plan
+from riskmc.estimators.split import SplitSpec, check_supported, split
 from riskmc.execute import Executor
 
 __all__ = [
     "DEFAULT_OUTPUTS",
     "METHOD",
+    "SPLIT_OUTPUTS",
     "SobolResult",
     "log10_p",
     "riskmc_model",
@@ -59,6 +61,10 @@ METHOD = (
 
 #: Outputs of :func:`riskmc_model` unless told otherwise.
 DEFAULT_OUTPUTS = ("log10_p_cell_window", "impact_per_year_min")
+#: The outputs under ``split`` (it estimates p_cell_window alone) ...
+SPLIT_OUTPUTS = ("log10_p_cell_window",)
+#: ... and the columns they may be.
+_SPLIT_COLUMNS = ("log10_p_cell_window", "p_cell_window")
 
 #: A range: (lo, hi, log).  ``log`` True draws log10(x) uniformly on [log10 lo, log10 hi].
 Range = tuple[float, float, bool]
@@ -183,7 +189,11 @@ def sobol_indices(
 
     def method(f_A: np.ndarray, f_B: np.ndarray, f_AB: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         captured.update(f_A=f_A, f_B=f_B, f_AB=f_AB)
-        return _saltelli_jansen(f_A, f_B, f_AB)
+        # the indices are computed below from the captured evaluations; scipy's own are not
+        # used, and with one input and one output its np.squeeze of (s, d) = (1, 1) results
+        # makes scalars it then cannot assign into: give it (s, d + 1) arrays
+        s, st = _saltelli_jansen(f_A, f_B, f_AB)
+        return np.pad(s, ((0, 0), (0, 1))), np.pad(st, ((0, 0), (0, 1)))
 
     design_rng = np.random.default_rng(design_ss)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -318,7 +328,7 @@ class _PointTask:
     source: str
     overrides: tuple[str, ...]
     outputs: tuple[str, ...]
-    plan: Plan
+    plan: Plan | SplitSpec
     trials: int
     seed: int
 
@@ -328,7 +338,13 @@ def _evaluate_point(task: _PointTask) -> list[float]:
     from riskmc.config import parse_config
 
     cfg = parse_config(task.raw, task.source, task.overrides)
-    row = estimators.run(cfg, task.plan, trials=task.trials, seed=task.seed, n_resamples=_RESAMPLES).row()
+    if isinstance(task.plan, SplitSpec):
+        spec = task.plan
+        row = split(
+            cfg, task.seed, replicates=spec.replicates, particles=spec.particles, kill=spec.kill
+        ).row()
+    else:
+        row = estimators.run(cfg, task.plan, trials=task.trials, seed=task.seed, n_resamples=_RESAMPLES).row()
     return [log10_p_of(row) if name == "log10_p_cell_window" else float(row[name]) for name in task.outputs]  # type: ignore[arg-type]
 
 
@@ -339,7 +355,7 @@ def riskmc_model(
     *,
     trials: int,
     seed: int,
-    plan: Plan | None = None,
+    plan: Plan | SplitSpec | None = None,
     progress: Callable[[int], None] | None = None,
     executor: Executor | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -355,7 +371,10 @@ def riskmc_model(
     The points of one call run on ``executor`` (default: this process, in order); a point's
     numbers depend only on its configuration, so Y is the same wherever they run.
     :func:`sobol_indices` evaluates n * (d + 2) points, each a full run of ``trials``
-    region-windows.
+    region-windows.  Under a SplitSpec a point is ``split`` with its replicates
+    (``riskmc.estimators.split``), whose row has p_cell_window alone: the outputs are then
+    ``log10_p_cell_window`` and p_cell_window's columns, and every point must be a
+    configuration split takes (checked, with the other values, before any point runs).
     """
     plan = naive_plan() if plan is None else plan
     inputs = list(inputs)
@@ -364,6 +383,12 @@ def riskmc_model(
         _override(key, 1.0)  # unknown keys fail now rather than at the first point
     if not outputs:
         raise ValueError("outputs must name at least one output")
+    if isinstance(plan, SplitSpec) and not all(
+        o.startswith(("log10_p_cell_window", "p_cell_window")) for o in outputs
+    ):
+        raise ValueError(
+            "split estimates p_cell_window alone: its outputs are log10_p_cell_window or p_cell_window"
+        )
     from riskmc.execute import LocalExecutor
 
     def func(x: np.ndarray) -> np.ndarray:
@@ -373,7 +398,9 @@ def riskmc_model(
         tasks = []
         for point in x:
             sets = tuple(_override(k, v) for k, v in zip(inputs, point, strict=True))
-            config.with_overrides(sets)  # an impossible value fails here, before any point runs
+            point_config = config.with_overrides(sets)  # an impossible value fails here, before any runs
+            if isinstance(plan, SplitSpec):
+                check_supported(point_config)
             tasks.append(_PointTask(config.raw, config.source, sets, outputs, plan, trials, seed))
         y = np.empty((x.shape[0], len(outputs)))
         for i, values in (executor or LocalExecutor(1)).map(_evaluate_point, tasks):

@@ -29,11 +29,14 @@ from riskmc.cli.options import (
     out_help,
 )
 from riskmc.cli.progress import trial_progress
+from riskmc.cli.split_run import ReplicatesOption, check_split_points, split_spec
 from riskmc.cli.summaries import format_number
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 
 if TYPE_CHECKING:
     from riskmc.config import Config
+    from riskmc.estimators import Plan
+    from riskmc.estimators.split import SplitSpec
 
 SensitivityOutOption = Annotated[
     str | None, typer.Option("--out", metavar="PATH", help=out_help("_sensitivity"), show_default=False)
@@ -67,6 +70,7 @@ def sensitivity(
     fmt: FormatOption = TableFormat.both,
     memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
+    replicates: ReplicatesOption = None,
 ) -> None:
     """First-order and total Sobol' indices of log10 p_cell_window and of the annual impact.
 
@@ -75,12 +79,16 @@ def sensitivity(
     Carlo noise between points.  Intervals: BCa bootstrap over the N base samples.  The
     model runs N*(d+2) times (d = number of --range).  An output without variance, or
     undefined at some point, has undefined (NaN) indices, the reason in the method column.
+
+    With --estimator split every model run is --replicates splitting replicates, and the
+    output is log10 p_cell_window alone (docs/model.md section 8, "split").
     """
     from riskmc import estimators
     from riskmc import sensitivity as sens
     from riskmc import sweep as sw
 
     cfg = load_scenario(config, overrides or [])
+    spec = split_spec(estimator, trials, defensive, replicates, "each model run")
     if not ranges:
         raise CliError("--range: give at least one KEY=LO:HI[:log]")
     if n & (n - 1):
@@ -102,29 +110,36 @@ def sensitivity(
             f"--n: {n} x ({len(box)} ranges + 2) = {runs:,} model runs; the limit is {MAX_POINTS:,}"
         )
     executor = executor_for(workers, scheduler, 1)
-    check_size(
-        cfg,
-        s,
-        memory_budget,
-        windows_kept=t,
-        windows_total=t * runs,
-        option="--trials" if trials is not None else "trials",
-        rows=runs,
-        processes=min(getattr(executor, "workers", 1), runs),
-        points=_corners(cfg, specs),
-    )
-    plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
+    processes = min(getattr(executor, "workers", 1), runs)
+    if spec is None:
+        check_size(
+            cfg,
+            s,
+            memory_budget,
+            windows_kept=t,
+            windows_total=t * runs,
+            option="--trials" if trials is not None else "trials",
+            rows=runs,
+            processes=processes,
+            points=_corners(cfg, specs),
+        )
+        plan: Plan | SplitSpec = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
+    else:
+        corners = [c for _, c in _corners(cfg, specs)]
+        check_split_points(corners, s, spec, processes, memory_budget, runs)
+        plan = spec
+    outputs = sens.DEFAULT_OUTPUTS if spec is None else sens.SPLIT_OUTPUTS
     from riskmc.execute import ExecutorError
 
     try:
         with executor, trial_progress(runs, f"{cfg.name} sensitivity", "model runs") as progress:
             model = sens.riskmc_model(
-                cfg, list(box), trials=t, seed=s, plan=plan, progress=progress, executor=executor
+                cfg, list(box), outputs, trials=t, seed=s, plan=plan, progress=progress, executor=executor
             )
             result = sens.sobol_indices(model, box, n, seed=s)
     except ExecutorError as e:
         raise CliError(f"--scheduler {scheduler!r}: {e}") from None
-    rows = sens.sensitivity_rows(result, output_names=list(sens.DEFAULT_OUTPUTS))
+    rows = sens.sensitivity_rows(result, output_names=list(outputs))
     from riskmc.provenance import provenance
 
     meta = provenance(
@@ -133,11 +148,9 @@ def sensitivity(
     written = save_table(rows, base, fmt.formats, metadata=meta)
     if quiet:
         return
-    print(
-        f"{cfg.name}: Sobol' indices, {result.n_evaluations} model runs of {t:,} trials "
-        f"(seed {s}, {plan.short})"
-    )
-    for o, name in enumerate(sens.DEFAULT_OUTPUTS):
+    size = f"{t:,} trials" if spec is None else f"{spec.replicates:,} split replicates"
+    print(f"{cfg.name}: Sobol' indices, {result.n_evaluations} model runs of {size} (seed {s}, {plan.short})")
+    for o, name in enumerate(outputs):
         if result.reason(o):
             print(f"  {name}: {result.reason(o)}")
     for row in rows:

@@ -8,21 +8,21 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from riskmc.cli.core import CliError, command_line, config_error_message
 from riskmc.cli.files import output_base, save_table
-from riskmc.cli.options import count_parser
+from riskmc.cli.options import Estimator, count_parser
 from riskmc.cli.progress import trial_progress
 from riskmc.cli.summaries import format_estimate, format_number, print_json, print_lines
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
-    from riskmc.estimators.split import SplitSetup
+    from riskmc.estimators.split import SplitSetup, SplitSpec
 
 MAX_REPLICATES = 100_000
 
@@ -88,6 +88,49 @@ def check_split_size(
                 f"{budget.MAX_CPU_SECONDS / 86400:g} CPU-days"
                 + (" (or bound it with --max-seconds)" if at_once == "--threads" else "")
             )
+
+
+def split_spec(
+    estimator: Estimator, trials: int | None, defensive: float, replicates: int | None, per: str
+) -> SplitSpec | None:
+    """The splitting of a command that runs many configurations (``per``: "each point", "each
+    model run") under --estimator split (None: samples of windows), or a CliError for an
+    option that does not go with the estimator."""
+    from riskmc.estimators import DEFAULT_DEFENSIVE
+    from riskmc.estimators.split import DEFAULT_REPLICATES, SplitSpec
+
+    if estimator is not Estimator.splitting:
+        if replicates is not None:
+            raise CliError("--replicates: only with --estimator split")
+        return None
+    if trials is not None:
+        raise CliError(f"--trials: not with --estimator split ({per} runs --replicates replicates)")
+    if defensive != DEFAULT_DEFENSIVE:
+        raise CliError("--defensive: not with --estimator split")
+    return SplitSpec(DEFAULT_REPLICATES if replicates is None else replicates)
+
+
+def check_split_points(
+    configs: Sequence[Config],
+    seed: int,
+    spec: SplitSpec,
+    processes: int,
+    memory_budget: int | str | None,
+    runs: int,
+) -> None:
+    """Refuse in one line a configuration among ``configs`` (a spread of the points) that split
+    does not take, naming the key, or ``runs`` splitting runs of ``spec.replicates`` that would
+    not fit in memory (``processes`` at once) or would run absurdly long."""
+    from riskmc.estimators.split import check_supported
+
+    for point in configs:
+        try:
+            setup = check_supported(point)
+        except ConfigError as e:
+            raise CliError(config_error_message(e)) from None
+        check_split_size(
+            point, seed, setup, processes, memory_budget, spec.replicates * runs, None, "--workers"
+        )
 
 
 def run_split(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from riskmc.cli.budget import check_size, spread
-from riskmc.cli.core import CliError, app, command_line, config_error_message, interruption
+from riskmc.cli.core import CliError, app, command_line, interruption
 from riskmc.cli.files import check_writable, load_scenario, output_base, read_existing, save_table
 from riskmc.cli.options import (
     DEFAULT_DEFENSIVE,
@@ -30,14 +30,12 @@ from riskmc.cli.options import (
     default_threads,
 )
 from riskmc.cli.progress import trial_progress
-from riskmc.cli.split_run import ReplicatesOption
+from riskmc.cli.split_run import ReplicatesOption, check_split_points, split_spec
 from riskmc.cli.summaries import CONFIDENCE, format_number, print_json, print_table, with_ci
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
-from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
-    from riskmc.estimators.split import SplitSpec
 
 GridOption = Annotated[
     list[str] | None,
@@ -214,49 +212,6 @@ def _outer_points(
     return points, [p.key for p in outer_mod.outer_parameters(cfg)]
 
 
-def _split_spec(
-    estimator: Estimator, trials: int | None, defensive: float, replicates: int | None
-) -> SplitSpec | None:
-    """The points' splitting under --estimator split (None: a sample of windows), or a CliError
-    for an option that does not go with the estimator."""
-    from riskmc.estimators.split import DEFAULT_REPLICATES, SplitSpec
-
-    if estimator is not Estimator.splitting:
-        if replicates is not None:
-            raise CliError("--replicates: only with --estimator split")
-        return None
-    if trials is not None:
-        raise CliError("--trials: not with --estimator split (each point runs --replicates replicates)")
-    if defensive != DEFAULT_DEFENSIVE:
-        raise CliError("--defensive: not with --estimator split")
-    return SplitSpec(DEFAULT_REPLICATES if replicates is None else replicates)
-
-
-def _check_split_size(
-    cfg: Config,
-    seed: int,
-    spec: SplitSpec,
-    points: Sequence[Mapping[str, Any]],
-    processes: int,
-    memory_budget: int | str | None,
-) -> None:
-    """Refuse in one line a point split does not take (naming the key), or a sweep that would
-    not fit in memory (``processes`` points at once) or would run absurdly long."""
-    from riskmc import sweep as sw
-    from riskmc.cli.split_run import check_split_size
-    from riskmc.estimators.split import check_supported
-
-    for i in spread(len(points)):
-        point = sw.point_config(cfg, points[i])
-        try:
-            setup = check_supported(point)
-        except ConfigError as e:
-            raise CliError(f"point {i}: {config_error_message(e)}") from None
-        check_split_size(
-            point, seed, setup, processes, memory_budget, spec.replicates * len(points), None, "--workers"
-        )
-
-
 @app.command()
 def sweep(
     config: ConfigArgument,
@@ -302,7 +257,7 @@ def sweep(
     cfg = load_scenario(config, overrides or [])
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
-    spec = _split_spec(estimator, trials, defensive, replicates)
+    spec = split_spec(estimator, trials, defensive, replicates, "each point")
     executor = executor_for(workers, scheduler, default_threads())
     if outer is not None:
         points, keys = _outer_points(outer_mod, cfg, outer, s, grid, lhs, ranges, sobol)
@@ -330,7 +285,8 @@ def sweep(
             points=[(f"{index_column} {i}", sw.point_config(cfg, points[i])) for i in spread(len(points))],
         )
     else:
-        _check_split_size(cfg, s, spec, points, min(local, len(points)), memory_budget)
+        corners = [sw.point_config(cfg, points[i]) for i in spread(len(points))]
+        check_split_points(corners, s, spec, min(local, len(points)), memory_budget, len(points))
     existing = read_existing(paths, index_column) if resume else []
     estimator_plan = (
         estimators.resolve(cfg, s, estimator.value, defensive=defensive) if spec is None else spec
