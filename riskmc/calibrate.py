@@ -50,6 +50,7 @@ from riskmc.estimators import Plan
 from riskmc.estimators.blocks import samples_in_order, spreads
 from riskmc.estimators.quantities import CellStats, p_cell_window
 from riskmc.estimators.sample import WindowSample
+from riskmc.estimators.split import SplitSpec, check_supported, split
 
 if TYPE_CHECKING:
     from riskmc.execute import Executor
@@ -154,6 +155,70 @@ def grid(config: Config, key: str, low: float | None, high: float | None, points
     return np.geomspace(low, high, points)
 
 
+_Point = tuple[Estimate, float, float, float, tuple[str, ...]]
+
+
+def _points(
+    configs: list[Config],
+    seed: int,
+    trials: int,
+    plan: Plan | SplitSpec,
+    threads: int,
+    executor: Executor | None,
+    progress: Callable[[int], None] | None,
+) -> Iterator[_Point]:
+    """Per grid configuration, in order: p_cell_window, the mean window in hours, the events
+    seen (drawn), the effective sample size, the strata the sample did not see."""
+    if isinstance(plan, SplitSpec):
+        for cfg in configs:
+            check_supported(cfg)
+        for cfg in configs:
+            r = split(
+                cfg,
+                seed,
+                replicates=plan.replicates,
+                particles=plan.particles,
+                kill=plan.kill,
+                threads=threads,
+            )
+            hits = float(sum(rep.events for rep in r.replicates))
+            hours = cfg.values["window.hours"]  # a fixed value: split samples no parameter
+            assert isinstance(hours, (int, float))
+            yield r.estimate, float(hours), hits, math.nan, ()
+            if progress is not None:
+                progress(1)
+        return
+    samples: Iterator[WindowSample]
+    if spreads(executor):
+        samples = samples_in_order(executor, configs, seed, trials, plan)
+    else:
+        samples = (estimators.simulate(cfg, seed, range(trials), plan, threads) for cfg in configs)
+    for sample in samples:
+        stats = CellStats.of(sample)
+        p, unseen, _ = p_cell_window(stats, plan)
+        hours = float(np.sum(sample.weight * sample.window_h) / np.sum(sample.weight))
+        yield p, hours, float(stats.y.hits), stats.y.ess, tuple(unseen)
+        if progress is not None:
+            progress(1)
+
+
+def _curve_point(
+    value: float, p: Estimate, hours: float, hits: float, ess: float, unseen: tuple[str, ...], exposure: float
+) -> dict[str, float | str]:
+    ci = p.confidence_interval
+    return {
+        "value": value,
+        "events_per_cell_hour": p.estimate / hours,
+        "events_per_cell_hour_lo": ci.low / hours,
+        "events_per_cell_hour_hi": ci.high / hours,
+        "events_per_cell_hour_se": p.standard_error / hours,
+        "expected_events": p.estimate / hours * exposure,
+        "hits": hits,
+        "ess": ess,
+        "unobserved_strata": ",".join(unseen),
+    }
+
+
 def calibrate(
     config: Config,
     key: str,
@@ -166,7 +231,7 @@ def calibrate(
     trials: int | None = None,
     seed: int | None = None,
     estimator: str = "auto",
-    plan: Plan | None = None,
+    plan: Plan | SplitSpec | None = None,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
     executor: Executor | None = None,
@@ -174,7 +239,10 @@ def calibrate(
     """Calibrate ``key`` (module docstring).  The grid defaults to [v / 1000, v * 1000]
     around the configuration's value v (capped at 0.5 for probabilities).  With an
     ``executor`` of more than one worker the blocks of every grid point run there, one
-    thread each (:mod:`riskmc.estimators.blocks`): the curve is the same to the bit."""
+    thread each (:mod:`riskmc.estimators.blocks`): the curve is the same to the bit.  Under a
+    SplitSpec (``estimator="split"``) every grid point is ``split``'s replicates on the same
+    seed (``riskmc.estimators.split``; every point a configuration it takes, checked first),
+    the window's length fixed, and ``trials`` unused."""
     start = time.perf_counter()
     if observed_events < 1:
         raise CalibrationError("--observed-events must be >= 1 (no event gives only an upper bound)")
@@ -188,43 +256,31 @@ def calibrate(
     seed = config.seed if seed is None else seed
     configs = [_override(config, key, float(t)) for t in thetas]  # every value checked first
     if plan is None:
-        plan = estimators.resolve(config, seed, estimator, threads=threads)
-    curve: list[dict[str, float | str]] = []
-    samples: Iterator[WindowSample]
-    if spreads(executor):
-        samples = samples_in_order(executor, configs, seed, trials, plan)
-    else:
-        samples = (estimators.simulate(cfg, seed, range(trials), plan, threads) for cfg in configs)
-    for t, sample in zip(thetas, samples, strict=True):
-        stats = CellStats.of(sample)
-        p, unseen, _ = p_cell_window(stats, plan)
-        hours = float(np.sum(sample.weight * sample.window_h) / np.sum(sample.weight))
-        ci = p.confidence_interval
-        curve.append(
-            {
-                "value": float(t),
-                "events_per_cell_hour": p.estimate / hours,
-                "events_per_cell_hour_lo": ci.low / hours,
-                "events_per_cell_hour_hi": ci.high / hours,
-                "events_per_cell_hour_se": p.standard_error / hours,
-                "expected_events": p.estimate / hours * exposure_cell_hours,
-                "hits": float(stats.y.hits),
-                "ess": stats.y.ess,
-                "unobserved_strata": ",".join(unseen),
-            }
+        plan = (
+            SplitSpec()
+            if estimator == "split"
+            else estimators.resolve(config, seed, estimator, threads=threads)
         )
-        if progress is not None:
-            progress(1)
+    curve = [
+        _curve_point(float(t), p, hours, hits, ess, unseen, exposure_cell_hours)
+        for t, (p, hours, hits, ess, unseen) in zip(
+            thetas, _points(configs, seed, trials, plan, threads, executor, progress), strict=True
+        )
+    ]
     rate = np.array([float(c["events_per_cell_hour"]) for c in curve])
     rate_lo = np.array([float(c["events_per_cell_hour_lo"]) for c in curve])
     rate_hi = np.array([float(c["events_per_cell_hour_hi"]) for c in curve])
     increasing = bool(rate[-1] >= rate[0])
     lam_lo, lam_hi = poisson_mean_interval(observed_events)
     target = observed_events / exposure_cell_hours
-    name = plan.estimator
     if not any(c["hits"] for c in curve):
+        if isinstance(plan, SplitSpec):
+            raise CalibrationError(
+                f"--param {key}: no event at any grid point in {plan.replicates} split replicates; "
+                "give more --replicates, or a grid where the event is possible"
+            )
         raise CalibrationError(
-            f"--param {key}: no event at any grid point in {trials:,} trials ({name} estimator); "
+            f"--param {key}: no event at any grid point in {trials:,} trials ({plan.estimator} estimator); "
             "give more --trials, or --estimator is where degraded runs are rare"
         )
     floor_end, top_end = (0, -1) if increasing else (-1, 0)

@@ -111,3 +111,35 @@ def test_a_count_above_the_top_is_refused() -> None:
         calibrate(
             config, "degraded.prob", 10**9, 1.0, low=1e-4, high=0.02, trials=1000, points=3, plan=naive_plan()
         )
+
+
+def test_split_curve_is_split_at_every_grid_point() -> None:
+    """Under --estimator split every grid point is split's replicates on the same seed: the
+    curve's rates are their estimates over the (fixed) window, and the count is crossed
+    inside the grid where the event needs no degraded run (retries)."""
+    from pathlib import Path
+
+    from riskmc.config import load_config
+    from riskmc.estimators.split import SplitSpec, split
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "ordinary.toml")
+    spec = SplitSpec(replicates=2)
+    result = calibrate(config, "write.fail_prob", 1, 10_000, low=0.35, high=0.55, points=3, seed=5, plan=spec)
+    alone = split(config.with_overrides(["write.fail_prob=0.55"]), 5, replicates=2).estimate
+    last = result.curve[-1]
+    assert last["events_per_cell_hour"] == alone.estimate / 0.1
+    assert last["events_per_cell_hour_hi"] == alone.confidence_interval.high / 0.1
+    assert result.estimator == "split(N=500, k=50)" and "split" in result.value.method
+    rates = [float(c["events_per_cell_hour"]) for c in result.curve]
+    assert rates[0] < rates[1] < rates[2]
+    assert 0.35 <= result.value.confidence_interval.low <= result.value.estimate <= 0.55
+    with pytest.raises(estimators_config_error(), match=r"region\.cells"):
+        calibrate(
+            config.with_overrides(["region.cells=2"]), "write.fail_prob", 1, 1e4, low=0.3, high=0.5, plan=spec
+        )
+
+
+def estimators_config_error() -> type[Exception]:
+    from riskmc.errors import ConfigError
+
+    return ConfigError

@@ -357,3 +357,19 @@ def test_auto_splits_under_a_target_when_nothing_is_rare_to_tilt(tmp_path: Path)
         again = invoke(["run", ORDINARY, "--set", TAIL, "--out", out, *extra])
         assert again.exit_code == 0, again.output
         assert one_row(out)["estimator"] == "naive"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--trials", 100], "--trials: not with --estimator split (each grid point"),
+        (["--workers", 2], "--workers/--scheduler: not with --estimator split"),
+        (["--set", "region.cells=2"], "region.cells"),
+    ],
+)
+def test_calibrate_under_split_refuses_in_one_line(
+    tmp_path: Path, extra: list[object], fragment: str
+) -> None:
+    args = ["calibrate", ORDINARY, "--param", "write.fail_prob", "--low", 0.3, "--high", 0.5]
+    args += ["--observed-events", 1, "--exposure-cell-hours", 1e4, "--estimator", "split"]
+    assert_one_error_line(invoke([*args, *extra, "--out", tmp_path / "c"]), fragment)

@@ -29,12 +29,15 @@ from riskmc.cli.options import (
     positive,
 )
 from riskmc.cli.progress import trial_progress
+from riskmc.cli.split_run import ReplicatesOption, check_split_points, split_spec
 from riskmc.cli.summaries import format_estimate, format_number, print_lines
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
+    from riskmc.estimators import Plan
+    from riskmc.estimators.split import SplitSpec
 
 #: Grid points of the curve (riskmc.calibrate.DEFAULT_POINTS).
 DEFAULT_POINTS = 13
@@ -119,18 +122,21 @@ def calibrate(
     fmt: FormatOption = TableFormat.both,
     memory_budget: MemoryBudgetOption = None,
     quiet: QuietOption = False,
+    replicates: ReplicatesOption = None,
 ) -> None:
     """Calibrate one parameter so that the expected events over an exposure equal a count.
 
     The value at which the expected events over the exposure equal the observed count, with
     a 95% interval (exact Poisson for the count, widened by the Monte Carlo error of the
     curve).  A count that no value in the grid can reproduce (the curve's floor is above
-    it, or its top below) is refused, with the floor or the top."""
+    it, or its top below) is refused, with the floor or the top.  With --estimator split
+    every grid point is --replicates splitting replicates (docs/model.md section 8)."""
     from riskmc import calibrate as cal
     from riskmc import estimators
     from riskmc.execute import ExecutorError
 
     cfg = load_scenario(config, overrides or [])
+    spec = split_spec(estimator, trials, defensive, replicates, "each grid point")
     base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
     # the curve beside the row: <dir>/<name>_calibration_curve.*, or PATH_curve.* for --out PATH
     curve_out = out
@@ -141,20 +147,30 @@ def calibrate(
     s = cfg.seed if seed is None else seed
     t = cfg.trials if trials is None else trials
     executor = executor_for(workers, scheduler, 1)
-    check_size(
-        cfg,
-        s,
-        memory_budget,
-        windows_kept=t,
-        windows_total=t * points,
-        option="--trials" if trials is not None else "trials",
-        threads=n_threads,
-        processes=getattr(executor, "workers", 1),
-        rows=points,
-        points=_grid_ends(cal, cfg, param, low, high, points),
-    )
+    ends = _grid_ends(cal, cfg, param, low, high, points)
+    if spec is None:
+        check_size(
+            cfg,
+            s,
+            memory_budget,
+            windows_kept=t,
+            windows_total=t * points,
+            option="--trials" if trials is not None else "trials",
+            threads=n_threads,
+            processes=getattr(executor, "workers", 1),
+            rows=points,
+            points=ends,
+        )
+    else:
+        if workers is not None or scheduler is not None:
+            raise CliError("--workers/--scheduler: not with --estimator split (its replicates use --threads)")
+        check_split_points([c for _, c in ends], s, spec, n_threads, memory_budget, points, "--threads")
     try:
-        plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
+        plan: Plan | SplitSpec = (
+            spec
+            if spec is not None
+            else estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
+        )
         with executor, trial_progress(points, f"calibrate {param}", "points") as progress:
             result = cal.calibrate(
                 cfg,
@@ -186,7 +202,12 @@ def calibrate(
         return
     lines = [
         ("config", f"{cfg.name}  ({result.estimator} estimator, seed {result.seed})"),
-        ("trials", f"{result.trials:,} per grid point, {points} points"),
+        (
+            "trials",
+            f"{result.trials:,} per grid point, {points} points"
+            if spec is None
+            else f"{spec.replicates:,} split replicates per grid point, {points} points",
+        ),
         ("observed", f"{observed_events} event(s) over {format_number(exposure_cell_hours)} cell-hours"),
         (param, format_estimate(result.value)),
         ("elapsed", f"{result.elapsed_s:.1f} s"),

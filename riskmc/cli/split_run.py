@@ -117,6 +117,7 @@ def check_split_points(
     processes: int,
     memory_budget: int | str | None,
     runs: int,
+    at_once: str = "--workers",
 ) -> None:
     """Refuse in one line a configuration among ``configs`` (a spread of the points) that split
     does not take, naming the key, or ``runs`` splitting runs of ``spec.replicates`` that would
