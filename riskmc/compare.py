@@ -41,6 +41,7 @@ from riskmc.estimates import CONFIDENCE, Z95, ConfidenceInterval, Estimate, wils
 if TYPE_CHECKING:  # the estimators (and the engine, numba) load only when a comparison runs,
     # so that naming a mitigation wrongly is answered at once
     from riskmc.estimators import Plan, Run
+    from riskmc.estimators.split import SplitResult, SplitSpec
     from riskmc.execute import Executor
 
 __all__ = [
@@ -49,9 +50,11 @@ __all__ = [
     "REFERENCE_METHOD",
     "RISK_RATIO_METHOD",
     "compare",
+    "compare_split",
     "mean_difference",
     "paired_table",
     "parse_names",
+    "replicate_risk_ratio",
     "risk_ratio",
     "risk_ratio_from_table",
     "scenarios",
@@ -569,11 +572,11 @@ def comparison_columns(base: Run, other: Run, reference: bool) -> dict[str, obje
     return cols
 
 
-def _row(label: str, result: Run, comparison: Mapping[str, object]) -> dict[str, object]:
-    """The run's row with ``mitigation`` after ``scenario`` and the comparison columns after
+def _row(label: str, result: Mapping[str, object], comparison: Mapping[str, object]) -> dict[str, object]:
+    """A run's row with ``mitigation`` after ``scenario`` and the comparison columns after
     the estimates (before ``rel_err``)."""
     row: dict[str, object] = {}
-    for key, value in result.row().items():
+    for key, value in result.items():
         if key == "rel_err":
             row.update(comparison)
         row[key] = value
@@ -652,5 +655,88 @@ def compare(
                     progress(base.sample.n)
             if base is None:
                 base = result
-            rows.append(_row(label, result, comparison_columns(base, result, reference=result is base)))
+            rows.append(_row(label, result.row(), comparison_columns(base, result, reference=result is base)))
+    return rows
+
+
+def replicate_risk_ratio(base: Sequence[float], other: Sequence[float]) -> Estimate:
+    """mean(other) / mean(base) of paired splitting replicates (replicate r of both scenarios
+    a function of the same (seed, r): the pairs are independent and identically distributed).
+    Delta method on log R with the pairing, Var(log R) ~ Var(o_r / mean_o - b_r / mean_b) / R,
+    and a Student t quantile on R - 1 degrees of freedom (R is small), exp(log R +- t SE).
+    Without an event in ``other``: 0, its upper end from the scenarios' own intervals
+    (:func:`compare_split`)."""
+    b, o = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    method = f"ratio of paired split replicates' means, delta method on log R, t over {b.size}"
+    mb, mo = float(b.mean()), float(o.mean())
+    if mb <= 0.0:
+        return Estimate(_NAN, ConfidenceInterval(_NAN, _NAN), f"{method}: no reference event")
+    if mo <= 0.0:
+        return Estimate(0.0, ConfidenceInterval(0.0, math.inf), f"{method}: no event in this scenario")
+    r = mo / mb
+    se = float(np.std(o / mo - b / mb, ddof=1) / math.sqrt(b.size))
+    q = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, b.size - 1))
+    return Estimate(r, ConfidenceInterval(r * math.exp(-q * se), r * math.exp(q * se)), method, r * se)
+
+
+def _split_ratio(base: SplitResult, other: SplitResult) -> Estimate:
+    """The risk ratio of two split runs of the same replicates; without an event in ``other``
+    its upper end is the other's upper end over the baseline's lower end (inf at 0)."""
+    rr = replicate_risk_ratio([r.p for r in base.replicates], [r.p for r in other.replicates])
+    if rr.estimate == 0.0:
+        lo = base.estimate.confidence_interval.low
+        hi = other.estimate.confidence_interval.high / lo if lo > 0 else math.inf
+        return Estimate(
+            0.0, ConfidenceInterval(0.0, hi), rr.method + "; upper end: its bound / the baseline's low end"
+        )
+    return rr
+
+
+def compare_split(
+    config: Config,
+    names: Sequence[str] | None = None,
+    *,
+    spec: SplitSpec,
+    seed: int | None = None,
+    threads: int = 1,
+    progress: Callable[[int], None] | None = None,
+    built: Sequence[tuple[str, Config]] | None = None,
+) -> list[dict[str, object]]:
+    """The mitigation comparison under ``split``: every scenario ``spec.replicates`` splitting
+    replicates on the same seed (every scenario checked first to be one split takes); one row
+    per scenario, baseline first, with ``risk_ratio`` paired replicate by replicate
+    (:func:`replicate_risk_ratio`).  p_cell_window alone: the other comparison columns need
+    samples of windows.  ``progress(1)`` after each scenario."""
+    from dataclasses import replace
+
+    from riskmc.estimators.split import check_supported, split
+
+    scenario_list = list(built) if built is not None else scenarios(config, names)
+    seed = config.seed if seed is None else seed
+    for _, cfg in scenario_list:
+        check_supported(cfg)
+    first = scenario_list[0][1]
+    rows: list[dict[str, object]] = []
+    base: SplitResult | None = None
+    for label, cfg in scenario_list:
+        if base is not None and _same_events(first, cfg):  # a fix downstream: the baseline's race
+            result = replace(base, config=cfg)
+        else:
+            result = split(
+                cfg,
+                seed,
+                replicates=spec.replicates,
+                particles=spec.particles,
+                kill=spec.kill,
+                threads=threads,
+            )
+        if base is None:
+            base = result
+            events = sum(r.events for r in result.replicates)
+            rr = _reference_estimates(events)[0]
+        else:
+            rr = _split_ratio(base, result)
+        rows.append(_row(label, result.row(), rr.columns("risk_ratio")))
+        if progress is not None:
+            progress(1)
     return rows

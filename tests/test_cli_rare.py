@@ -325,7 +325,7 @@ def test_split_writes_p_cell_window_with_its_method(tmp_path: Path) -> None:
         (["--defensive", 0.5], "--defensive: not with --estimator split"),
         (["--target-rel-err", 0.1, "--replicates", 4], "--replicates: not with --target-rel-err"),
         (["--set", "region.cells=2"], "region.cells"),
-        (["--mitigation", "recheck"], "mitigations.recheck"),
+        (["--set", 'write.fail_prob={dist="uniform", loc=0.0, scale=0.1}'], "write.fail_prob"),
         (["--set", "endpoints.count=60000", "--set", "enactors.count=200"], "--threads: --estimator split"),
     ],
 )
@@ -340,8 +340,8 @@ def test_replicates_needs_split_and_split_needs_run(tmp_path: Path) -> None:
     assert_one_error_line(
         invoke(["run", ORDINARY, "--replicates", 3, "--out", tmp_path / "x"]), "--replicates"
     )
-    result = invoke(["compare", ORDINARY, "--estimator", "split", "--out", tmp_path / "y"])
-    assert_one_error_line(result, "split: only riskmc run and riskmc sweep take it")
+    result = invoke(["explain", ORDINARY, "--most-likely", "--estimator", "split"])
+    assert_one_error_line(result, "split: riskmc explain and report do not take it")
 
 
 def test_auto_splits_under_a_target_when_nothing_is_rare_to_tilt(tmp_path: Path) -> None:
@@ -373,3 +373,20 @@ def test_calibrate_under_split_refuses_in_one_line(
     args = ["calibrate", ORDINARY, "--param", "write.fail_prob", "--low", 0.3, "--high", 0.5]
     args += ["--observed-events", 1, "--exposure-cell-hours", 1e4, "--estimator", "split"]
     assert_one_error_line(invoke([*args, *extra, "--out", tmp_path / "c"]), fragment)
+
+
+def test_compare_under_split_writes_p_and_the_paired_risk_ratio(tmp_path: Path) -> None:
+    base = tmp_path / "cmp"
+    args = ["compare", ORDINARY, "--set", TAIL, "--mitigation", "recheck", "--estimator", "split"]
+    result = invoke([*args, "--replicates", 2, "--out", base, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = read_table(base.with_suffix(".csv"))
+    assert table["mitigation"].to_list() == ["baseline", "recheck"]
+    assert table["estimator"].to_list() == ["split", "split"] and table["risk_ratio"][0] == 1.0
+    assert "paired split replicates" in str(table["risk_ratio_method"][1])
+    assert "2 scenarios x 2 split replicates" in result.stdout
+    for extra, fragment in (
+        (["--trials", 10], "--trials: not with --estimator split"),
+        (["--workers", 2], "--workers"),
+    ):
+        assert_one_error_line(invoke([*args, *extra, "--out", tmp_path / "x"]), fragment)

@@ -748,3 +748,47 @@ def test_a_stratum_ratio_under_rare_is_widened_where_its_barely_boosted_part_is_
     ratio_hi = float(other["p_cell_window_no_degraded_hi"]) / float(base["p_cell_window_no_degraded_lo"])
     assert rr_hi >= ratio_hi * (1 - 1e-12) and rr_hi > 1e3
     assert "barely boosted events unseen" in str(other["risk_ratio_no_degraded_method"])
+
+
+# -- under split ---------------------------------------------------------------------------------
+
+
+def test_replicate_risk_ratio_is_the_paired_delta_method_with_t() -> None:
+    from riskmc.compare import replicate_risk_ratio
+
+    b = np.array([0.20, 0.25, 0.22, 0.18])
+    o = np.array([0.05, 0.07, 0.06, 0.04])
+    rr = replicate_risk_ratio(b, o)
+    r = o.mean() / b.mean()
+    se = np.std(o / o.mean() - b / b.mean(), ddof=1) / 2.0
+    q = scipy.stats.t.ppf(0.975, 3)
+    assert rr.estimate == pytest.approx(r)
+    assert rr.confidence_interval.low == pytest.approx(r * math.exp(-q * se))
+    assert rr.confidence_interval.high == pytest.approx(r * math.exp(q * se))
+    assert (
+        replicate_risk_ratio(b, np.zeros(4)).confidence_interval.high == math.inf
+    )  # bounded by compare_split
+    assert math.isnan(replicate_risk_ratio(np.zeros(4), o).estimate)
+
+
+def test_compare_split_agrees_with_the_paired_plain_comparison() -> None:
+    """The risk ratio of recheck under split (paired replicates) against the plain paired one
+    within 4 combined standard errors on the log scale; conditional_write's zero bounded."""
+    from riskmc.compare import compare_split
+    from riskmc.estimators.split import SplitSpec
+
+    config = stress_config()
+    names = ["recheck", "conditional_write"]
+    rows = compare_split(config, names, spec=SplitSpec(replicates=6), seed=3)
+    assert [r["mitigation"] for r in rows] == ["baseline", "recheck", "conditional_write"]
+    assert rows[0]["risk_ratio"] == 1.0 and all(r["estimator"] == "split" for r in rows)
+    plain = compare(config, names, trials=4000, seed=4, plan=naive_plan())
+    split_rr, plain_rr = rows[1], plain[1]
+    t5 = scipy.stats.t.ppf(0.975, 5)  # (six replicates)
+    se_split = math.log(float(split_rr["risk_ratio_hi"]) / float(split_rr["risk_ratio_lo"])) / (2 * t5)
+    se_plain = math.log(float(plain_rr["risk_ratio_hi"]) / float(plain_rr["risk_ratio_lo"])) / (2 * 1.96)
+    gap = abs(math.log(float(split_rr["risk_ratio"]) / float(plain_rr["risk_ratio"])))
+    assert gap < 4 * math.hypot(se_split, se_plain), (split_rr["risk_ratio"], plain_rr["risk_ratio"])
+    zero = rows[2]
+    assert zero["p_cell_window"] == 0.0 and zero["risk_ratio"] == 0.0
+    assert 0.0 < float(zero["risk_ratio_hi"]) < 0.05  # its zero-hit bound over the baseline's low end

@@ -51,8 +51,12 @@ def test_a_write_the_engine_drew_is_recomposed_to_its_duration() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [["enactors.count=1"], ["cleanup.keep_generations=100000"]],
-    ids=["one-enactor", "no-clean-up"],
+    [
+        ["enactors.count=1"],
+        ["cleanup.keep_generations=100000"],
+        ["mitigations.conditional_write.enabled=true"],
+    ],
+    ids=["one-enactor", "no-clean-up", "conditional-write"],
 )
 def test_the_invariants_give_no_event_and_an_honest_bound(overrides: list[str]) -> None:
     result = S.split(stress_config(overrides), 3, replicates=3, particles=60, kill=6)
@@ -66,8 +70,6 @@ def test_the_invariants_give_no_event_and_an_honest_bound(overrides: list[str]) 
 def test_what_it_does_not_support_is_named() -> None:
     with pytest.raises(ConfigError, match=r"region\.cells"):
         S.check_supported(stress_config(["region.cells=2"]))
-    with pytest.raises(ConfigError, match=r"mitigations\.conditional_write"):
-        S.check_supported(stress_config(["mitigations.conditional_write.enabled=true"]))
     with pytest.raises(ConfigError, match="sampled"):
         S.check_supported(stress_config(['degraded.prob={dist="uniform", loc=0.01, scale=0.02}']))
 
@@ -86,6 +88,21 @@ def _agree(config: object, split_replicates: int, plain_trials: int, seed: int) 
 def test_it_agrees_with_plain_monte_carlo_where_retries_and_degraded_runs_race() -> None:
     # p ~ 0.2: every mechanism at once (degraded runs, retried writes recomposed in flight)
     _agree(stress_config(), 8, 4000, 21)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["mitigations.lease.enabled=true", "mitigations.lease.seconds=30"],
+        [f"mitigations.{m}.enabled=true" for m in ("recheck", "cleanup_skip_active", "deadline")]
+        + ["mitigations.deadline.seconds=1.0"],
+    ],
+    ids=["lease", "recheck+cleanup_skip_active+deadline"],
+)
+def test_it_agrees_with_plain_monte_carlo_under_mitigations(overrides: list[str]) -> None:
+    """The mitigations act in the engine the trajectories run on; what a clone draws again
+    (a write's duration, a planner interval) none of them changes."""
+    _agree(stress_config(overrides), 8, 4000, 21)
 
 
 @pytest.mark.parametrize(

@@ -451,7 +451,7 @@ def test_cli_split_sweep_writes_and_resumes(tmp_path: Path) -> None:
         (["--replicates", 3], "--replicates: only with --estimator split"),
         (["--estimator", "split", "--defensive", 0.5], "--defensive: not with --estimator split"),
         (["--estimator", "split", "--replicates", 1], "--replicates"),
-        (["--estimator", "split", "--set", "mitigations.recheck=true"], "mitigations.recheck"),
+        (["--estimator", "split", "--set", "region.shock.prob=0.01"], "region.shock.prob"),
     ],
 )
 def test_cli_split_bad_input_one_error_line(tmp_path: Path, args: list[object], fragment: str) -> None:

@@ -32,6 +32,7 @@ from riskmc.cli.options import (
     out_help,
 )
 from riskmc.cli.progress import trial_progress
+from riskmc.cli.split_run import ReplicatesOption, check_split_points, split_spec
 from riskmc.cli.summaries import format_number, print_json, print_table, with_ci
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
@@ -69,6 +70,7 @@ def compare(
     memory_budget: MemoryBudgetOption = None,
     as_json: JsonRowsOption = False,
     quiet: QuietOption = False,
+    replicates: ReplicatesOption = None,
 ) -> None:
     """Compare mitigations with the baseline on the same trials (common random numbers).
 
@@ -78,11 +80,14 @@ def compare(
     plan_age_change_s and impact_reduction_min.
 
     Parameters come from the config's mitigations.NAME tables (enabled or not), else defaults.
+    With --estimator split every scenario is --replicates splitting replicates on the same
+    seed: p_cell_window and risk_ratio alone (docs/model.md section 8).
     """
     from riskmc import compare as cmp
     from riskmc import estimators
 
     cfg = load_scenario(config, overrides or [])
+    spec = split_spec(estimator, trials, defensive, replicates, "each scenario")
     names = mitigation_names(mitigations)
     try:
         scenario_list = cmp.scenarios(cfg, names)
@@ -92,6 +97,26 @@ def compare(
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
+    if spec is not None:
+        if workers is not None or scheduler is not None:
+            raise CliError("--workers/--scheduler: not with --estimator split (its replicates use --threads)")
+        configs = [c for _, c in scenario_list]
+        check_split_points(configs, s, spec, n_threads, memory_budget, len(configs), "--threads")
+        start = time.perf_counter()
+        with trial_progress(len(scenario_list), f"{cfg.name} compare", "scenarios") as progress:
+            rows = cmp.compare_split(
+                cfg, names, spec=spec, seed=s, threads=n_threads, progress=progress, built=scenario_list
+            )
+        elapsed = time.perf_counter() - start
+        from riskmc.provenance import provenance
+
+        meta = provenance(cfg, seed=s, estimator=spec.short, command=command_line())
+        written = save_table(rows, base, fmt.formats, metadata=meta)
+        if as_json:
+            print_json(rows)
+        elif not quiet:
+            print_split_compare_summary(cfg.name, rows, spec.replicates, s, elapsed, written)
+        return
     executor = executor_for(workers, scheduler, 1)
     # every scenario's sample is kept until the pairs are estimated
     check_size(
@@ -176,3 +201,24 @@ def print_compare_summary(
             "it barely boosted) is only bounded; its bound is in the totals' upper ends (docs/model.md "
             "section 8)"
         )
+
+
+def print_split_compare_summary(
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    replicates: int,
+    seed: int,
+    elapsed_s: float,
+    written: Sequence[Path],
+) -> None:
+    """The comparison under split on stdout: per scenario p_cell_window and the risk ratio."""
+    headers = ["scenario", "p_cell_window", "risk_ratio"]
+    table = [(str(r["mitigation"]), with_ci(r, "p_cell_window"), with_ci(r, "risk_ratio")) for r in rows]
+    print(
+        f"compare {name}: {len(rows)} scenarios x {replicates:,} split replicates (seed {seed}), the same "
+        f"replicates' generators in each; estimator {rows[0]['proposal']}"
+    )
+    print(
+        "[95% CI; risk_ratio paired replicate by replicate with the baseline; split estimates p_cell_window]"
+    )
+    print_table(headers, table, elapsed_s, written)

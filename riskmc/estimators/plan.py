@@ -74,7 +74,7 @@ __all__ = [
     "run_pilot",
 ]
 
-#: ``--estimator`` values (``split`` has no plan: riskmc.estimators.split, ``riskmc run`` only).
+#: ``--estimator`` values (``split`` has no plan: riskmc.estimators.split.SplitSpec).
 ESTIMATORS = ("auto", "naive", "is", "rare", "split")
 #: ``auto`` chooses importance sampling when the pilot expects fewer degraded runs per
 #: region-window than this (and more than none) ...
@@ -343,7 +343,7 @@ def resolve(
     better estimate, not a better interval)."""
     if requested == "split":
         raise ConfigError(
-            "--estimator", "split: only riskmc run and riskmc sweep take it so far (docs/model.md section 8)"
+            "--estimator", "split: riskmc explain and report do not take it (docs/model.md section 8)"
         )
     if requested not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {requested!r}")

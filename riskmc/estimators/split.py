@@ -24,8 +24,10 @@ Rousset, Ann. Appl. Probab. 26, 2016) on the engine's copyable cell state:
   number of further replicates, and the interval is theirs alone (a two-stage rule: without
   a time limit the stopping never looks at the values it reports).
 
-What it supports: one cell per region-window, no sampled parameter, no common-cause shock,
-no mitigation (:func:`check_supported` says which key stands in the way, in one line).
+What it supports: one cell per region-window, no sampled parameter, no common-cause shock
+(:func:`check_supported` says which key stands in the way, in one line).  Mitigations act
+in the engine the trajectories run on, and none changes the law of what a clone draws
+again (a write's duration, a planner interval), so every one is supported.
 """
 
 from __future__ import annotations
@@ -642,8 +644,6 @@ def check_supported(config: Config) -> SplitSetup:
     from riskmc.distributions import DistSpec
     from riskmc.params import sample_windows
 
-    for name in config.mitigations:
-        raise ConfigError(f"mitigations.{name}", "--estimator split does not support mitigations yet")
     for key, value in config.values.items():
         # (the cascade's parameters do not touch the race, which is all split estimates)
         if isinstance(value, DistSpec) and KEYS[key].kind != "use" and not key.startswith("cascade."):
