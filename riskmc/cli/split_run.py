@@ -33,7 +33,8 @@ ReplicatesOption = Annotated[
         parser=count_parser(2, MAX_REPLICATES),
         metavar="R",
         help="With --estimator split and no --target-rel-err: independent splitting replicates "
-        "(default: 20; a sweep's: per point).",
+        "(default: 20); in sweep, sensitivity, calibrate and compare: per point, model run, grid "
+        "point or scenario.",
         show_default=False,
     ),
 ]
@@ -129,9 +130,7 @@ def check_split_points(
             setup = check_supported(point)
         except ConfigError as e:
             raise CliError(config_error_message(e)) from None
-        check_split_size(
-            point, seed, setup, processes, memory_budget, spec.replicates * runs, None, "--workers"
-        )
+        check_split_size(point, seed, setup, processes, memory_budget, spec.replicates * runs, None, at_once)
 
 
 def run_split(
