@@ -86,8 +86,12 @@ class Calibration:
     seed: int
     curve: list[dict[str, float | str]] = field(repr=False)
     elapsed_s: float = 0.0
+    replicates: int | None = None  # split's, per grid point (then no trials ran)
 
     def row(self) -> dict[str, object]:
+        size: dict[str, object] = (
+            {"trials": self.trials} if self.replicates is None else {"replicates": self.replicates}
+        )
         return {
             "param": self.key,
             "value": self.value.estimate,
@@ -97,7 +101,7 @@ class Calibration:
             "observed_events": self.observed_events,
             "exposure_cell_hours": self.exposure_cell_hours,
             "estimator": self.estimator,
-            "trials": self.trials,
+            **size,
             "seed": self.seed,
             "elapsed_s": self.elapsed_s,
         }
@@ -344,4 +348,5 @@ def calibrate(
         seed=seed,
         curve=curve,
         elapsed_s=time.perf_counter() - start,
+        replicates=plan.replicates if isinstance(plan, SplitSpec) else None,
     )

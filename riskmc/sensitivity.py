@@ -64,7 +64,7 @@ DEFAULT_OUTPUTS = ("log10_p_cell_window", "impact_per_year_min")
 #: The outputs under ``split`` (it estimates p_cell_window alone) ...
 SPLIT_OUTPUTS = ("log10_p_cell_window",)
 #: ... and the columns they may be.
-_SPLIT_COLUMNS = ("log10_p_cell_window", "p_cell_window")
+_SPLIT_COLUMNS = ("log10_p_cell_window", "p_cell_window", "p_cell_window_lo", "p_cell_window_hi")
 
 #: A range: (lo, hi, log).  ``log`` True draws log10(x) uniformly on [log10 lo, log10 hi].
 Range = tuple[float, float, bool]
@@ -340,9 +340,8 @@ def _evaluate_point(task: _PointTask) -> list[float]:
     cfg = parse_config(task.raw, task.source, task.overrides)
     if isinstance(task.plan, SplitSpec):
         spec = task.plan
-        row = split(
-            cfg, task.seed, replicates=spec.replicates, particles=spec.particles, kill=spec.kill
-        ).row()
+        reps, n, k = spec.replicates, spec.particles, spec.kill
+        row = split(cfg, task.seed, replicates=reps, particles=n, kill=k, threads=spec.threads).row()
     else:
         row = estimators.run(cfg, task.plan, trials=task.trials, seed=task.seed, n_resamples=_RESAMPLES).row()
     return [log10_p_of(row) if name == "log10_p_cell_window" else float(row[name]) for name in task.outputs]  # type: ignore[arg-type]
@@ -383,12 +382,8 @@ def riskmc_model(
         _override(key, 1.0)  # unknown keys fail now rather than at the first point
     if not outputs:
         raise ValueError("outputs must name at least one output")
-    if isinstance(plan, SplitSpec) and not all(
-        o.startswith(("log10_p_cell_window", "p_cell_window")) for o in outputs
-    ):
-        raise ValueError(
-            "split estimates p_cell_window alone: its outputs are log10_p_cell_window or p_cell_window"
-        )
+    if isinstance(plan, SplitSpec) and not set(outputs) <= set(_SPLIT_COLUMNS):
+        raise ValueError(f"split estimates p_cell_window alone: its outputs are {', '.join(_SPLIT_COLUMNS)}")
     from riskmc.execute import LocalExecutor
 
     def func(x: np.ndarray) -> np.ndarray:

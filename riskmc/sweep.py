@@ -297,9 +297,8 @@ def _run_task(task: _Task) -> dict[str, object]:
     config = parse_config(task.raw, task.source)
     if isinstance(task.plan, SplitSpec):
         spec = task.plan
-        body = split(
-            config, task.seed, replicates=spec.replicates, particles=spec.particles, kill=spec.kill
-        ).row()
+        reps, n, k = spec.replicates, spec.particles, spec.kill
+        body = split(config, task.seed, replicates=reps, particles=n, kill=k, threads=spec.threads).row()
     else:
         body = estimators.run(config, task.plan, trials=task.trials, seed=task.seed).row()
     row: dict[str, object] = {task.index_column: task.index}

@@ -130,6 +130,7 @@ def test_split_curve_is_split_at_every_grid_point() -> None:
     assert last["events_per_cell_hour"] == alone.estimate / 0.1
     assert last["events_per_cell_hour_hi"] == alone.confidence_interval.high / 0.1
     assert result.estimator == "split(N=500, k=50)" and "split" in result.value.method
+    assert result.row()["replicates"] == 2 and "trials" not in result.row()
     rates = [float(c["events_per_cell_hour"]) for c in result.curve]
     assert rates[0] < rates[1] < rates[2]
     assert 0.35 <= result.value.confidence_interval.low <= result.value.estimate <= 0.55

@@ -390,3 +390,14 @@ def test_compare_under_split_writes_p_and_the_paired_risk_ratio(tmp_path: Path) 
         (["--workers", 2], "--workers"),
     ):
         assert_one_error_line(invoke([*args, *extra, "--out", tmp_path / "x"]), fragment)
+
+
+def test_auto_samples_windows_when_splits_pilot_is_heavy_tailed(tmp_path: Path) -> None:
+    base = tmp_path / "bursts"
+    args = ["run", ORDINARY, "--set", "cleanup.keep_generations=2", "--seed", 1, "--target-rel-err", 0.1]
+    result = invoke([*args, "--max-seconds", 15, "--out", base])
+    assert result.exit_code == 0, result.output
+    assert one_row(base)["estimator"] == "naive"
+    assert (
+        "auto: split's 10-replicate pilot" in result.stdout and "plain Monte Carlo instead" in result.stdout
+    )

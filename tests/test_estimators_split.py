@@ -72,6 +72,9 @@ def test_what_it_does_not_support_is_named() -> None:
         S.check_supported(stress_config(["region.cells=2"]))
     with pytest.raises(ConfigError, match="sampled"):
         S.check_supported(stress_config(['degraded.prob={dist="uniform", loc=0.01, scale=0.02}']))
+    sampled_lease = ["mitigations.lease.enabled=true", 'mitigations.lease.seconds={dist="uniform", scale=9}']
+    with pytest.raises(ConfigError, match=r"mitigations\.lease\.seconds"):
+        S.check_supported(stress_config(sampled_lease))
 
 
 def _agree(config: object, split_replicates: int, plain_trials: int, seed: int) -> None:
@@ -107,8 +110,18 @@ def test_it_agrees_with_plain_monte_carlo_under_mitigations(overrides: list[str]
 
 @pytest.mark.parametrize(
     "overrides",
-    [['write.latency={dist="lognorm", s=1.2, scale=0.1}'], ["write.fail_prob=0.55"]],
-    ids=["latency-tail", "retries"],
+    [
+        ['write.latency={dist="lognorm", s=1.2, scale=0.1}'],
+        ["write.fail_prob=0.55"],
+        # a lease about a slow run's length: stalled holders lose it, and their clones' redrawn
+        # writes decide again whether they do
+        [
+            'write.latency={dist="lognorm", s=1.2, scale=0.1}',
+            "mitigations.lease.enabled=true",
+            "mitigations.lease.seconds=1.0",
+        ],
+    ],
+    ids=["latency-tail", "retries", "latency-tail-under-a-short-lease"],
 )
 def test_it_agrees_with_plain_monte_carlo_at_one_in_a_thousand(overrides: list[str]) -> None:
     _agree(load_config(ORDINARY, overrides), 10, 150_000, 7)
@@ -175,3 +188,23 @@ def test_a_write_in_flight_drawn_again_keeps_its_law_given_its_elapsed_time(elap
         children.append(dur[0, 1])
     assert scipy.stats.ks_2samp(children, reference).pvalue > 1e-3
     assert not np.array_equal(np.asarray(children), d_parent)  # they were drawn again
+
+
+def test_the_spread_is_the_replicates_relative_sd_over_an_ideal_scores() -> None:
+    x = np.array([1e-3, 2e-3, 3e-3])
+    expected = x.std(ddof=1) / x.mean() / math.sqrt(-math.log(x.mean()) / 500)
+    assert S.spread_ratio(x, 500) == pytest.approx(expected)
+    assert math.isnan(S.spread_ratio(np.array([1e-3]), 500)) and math.isnan(S.spread_ratio(np.zeros(3), 500))
+
+
+def test_a_heavy_tailed_pilot_gives_up_when_asked() -> None:
+    """Planner bursts (G = 2): the score misses their timing, the replicates spread several
+    times an ideal score's; auto's split gives up after its pilot (its caller samples
+    windows), an explicit one goes on and reports the spread."""
+    config = load_config(ORDINARY, ["cleanup.keep_generations=2"])
+    gave_up = S.split(config, 1, target_rel_err=0.1, give_up_heavy=True, threads=2)
+    assert gave_up.stopped_by == "heavy-tailed" and len(gave_up.replicates) == S.PILOT_REPLICATES
+    assert gave_up.spread > S.HEAVY_SPREAD
+    tail = load_config(ORDINARY, ['write.latency={dist="lognorm", s=1.2, scale=0.1}'])
+    kept = S.split(tail, 1, replicates=S.PILOT_REPLICATES, threads=2)
+    assert kept.spread < S.HEAVY_SPREAD / 2

@@ -137,6 +137,8 @@ def calibrate(
 
     cfg = load_scenario(config, overrides or [])
     spec = split_spec(estimator, trials, defensive, replicates, "each grid point")
+    if spec is not None and (workers is not None or scheduler is not None):
+        raise CliError("--workers/--scheduler: not with --estimator split (its replicates use --threads)")
     base, _ = output_base(out, f"{cfg.name}_calibration", fmt.formats)
     # the curve beside the row: <dir>/<name>_calibration_curve.*, or PATH_curve.* for --out PATH
     curve_out = out
@@ -162,8 +164,6 @@ def calibrate(
             points=ends,
         )
     else:
-        if workers is not None or scheduler is not None:
-            raise CliError("--workers/--scheduler: not with --estimator split (its replicates use --threads)")
         check_split_points([c for _, c in ends], s, spec, n_threads, memory_budget, points, "--threads")
     try:
         plan: Plan | SplitSpec = (

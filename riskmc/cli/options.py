@@ -203,7 +203,8 @@ EstimatorOption = Annotated[
         "slow runs (a latency tail, retries) and planner bursts, fitted by cross-entropy, for events "
         "that need no degraded run; what its tilts do not reach falls in windows it barely boosted, "
         "whose zero-hit bound is in every upper end while the sample holds no event of them; never "
-        "chosen by auto; split (run only): adaptive multilevel splitting of p_cell_window, an event "
+        "chosen by auto; split (run, sweep, sensitivity, calibrate, compare): adaptive multilevel "
+        "splitting of p_cell_window, an event "
         "of any cause "
         "(docs/model.md section 8).",
     ),

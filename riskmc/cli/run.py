@@ -3,6 +3,7 @@ loss-exceedance tables."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,13 +38,14 @@ from riskmc.cli.options import (
     mitigation_names,
 )
 from riskmc.cli.progress import target_progress, trial_progress
-from riskmc.cli.split_run import ReplicatesOption, refuse, run_split
+from riskmc.cli.split_run import ReplicatesOption, heavy_note, refuse, run_split
 from riskmc.cli.summaries import format_estimate, format_number, impact_words, print_json, print_lines
 from riskmc.cli.workers import SchedulerOption, WorkersOption, executor_for
 from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
+    from riskmc.estimators.split import SplitResult
 
 EventsOption = Annotated[
     str | None,
@@ -128,6 +130,7 @@ def run(
     --target-rel-err where the pilot barely sees the event and no degraded run is rare
     (section 8, "auto").
     """
+    started = time.monotonic()
     cfg = with_mitigation_options(load_scenario(config, overrides or []), mitigations)
     # the options split cannot honour (it estimates p_cell_window alone, in replicates)
     not_split = {
@@ -137,8 +140,8 @@ def run(
         "--defensive": None if defensive == DEFAULT_DEFENSIVE else defensive,
     }  # fmt: skip
 
-    def splitting(chosen: str | None) -> None:
-        run_split(
+    def splitting(chosen: str | None) -> SplitResult | None:
+        return run_split(
             cfg, cfg.seed if seed is None else seed, out=out, formats=fmt.formats,
             replicates=replicates, target_rel_err=target_rel_err, max_seconds=max_seconds,
             threads=default_threads() if threads is None else threads, memory_budget=memory_budget,
@@ -200,6 +203,7 @@ def run(
         time_bounded=target_rel_err is not None or max_seconds is not None,
         events=events_base is not None,
     )
+    fallback: str | None = None
     if estimator is Estimator.auto:
         # with a target and nothing split refuses, auto may split (docs/model.md section 8)
         split_allowed = target_rel_err is not None and not any(
@@ -208,10 +212,19 @@ def run(
         choice = estimators.choose(
             cfg, s, split_allowed=split_allowed, defensive=defensive, threads=n_threads
         )
+        plan = choice.plan if choice.plan is not None else estimators.naive_plan()
         if choice.plan is None:
-            splitting(choice.reason)
-            return
-        plan = choice.plan
+            gave_up = splitting(choice.reason)
+            if gave_up is None:
+                return
+            # heavy-tailed replicates: their interval would be too narrow; sample windows in
+            # the time left (docs/model.md section 8, "auto")
+            limit = estimators.DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
+            max_seconds = max(limit - (time.monotonic() - started), 1.0)
+            fallback = (
+                f"auto: split's {len(gave_up.replicates)}-replicate pilot ({gave_up.cpu_s:.1f} CPU-s) said "
+                f"{heavy_note(gave_up.spread)}; plain Monte Carlo instead"
+            )
     else:
         plan = estimators.resolve(cfg, s, estimator.value, defensive=defensive, threads=n_threads)
     kwargs: dict[str, Any] = {
@@ -249,7 +262,7 @@ def run(
     if as_json:
         print_json(result.row())
     elif not quiet:
-        print_run_summary(result, written)
+        print_run_summary(result, written, [] if fallback is None else [fallback])
 
 
 _STOPS = {
@@ -267,8 +280,9 @@ _STRATA_TEXT = {
 }
 
 
-def print_run_summary(result: Any, written: Sequence[Path]) -> None:
-    """A short plain-text summary of one run (a riskmc.estimators.Run) on stdout."""
+def print_run_summary(result: Any, written: Sequence[Path], notes: Sequence[str] = ()) -> None:
+    """A short plain-text summary of one run (a riskmc.estimators.Run) on stdout; ``notes``
+    (how the estimator was chosen) after its own."""
     smp, est, plan = result.sample, result.estimates, result.plan
     p = est.values["p_cell_window"]
     lines: list[tuple[str, str]] = [("scenario", result.config.name)]
@@ -318,6 +332,7 @@ def print_run_summary(result: Any, written: Sequence[Path]) -> None:
                 "Carlo, and with few of them the interval is too narrow (docs/model.md section 8)",
             )
         )
+    lines.extend(("note", note) for note in notes)
     lines.append(("methods", "short names here; the full text is in the *_method columns of the file"))
     lines.append(("impact", "in region-traffic-minutes: minutes x the share of the region's traffic lost"))
     rate = f"{smp.n / result.elapsed_s:,.0f} region-windows/s" if result.elapsed_s > 0 else "-"

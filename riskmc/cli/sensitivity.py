@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,6 +27,7 @@ from riskmc.cli.options import (
     SetOption,
     TableFormat,
     TrialsOption,
+    default_threads,
     out_help,
 )
 from riskmc.cli.progress import trial_progress
@@ -125,8 +127,10 @@ def sensitivity(
         )
         plan: Plan | SplitSpec = estimators.resolve(cfg, s, estimator.value, defensive=defensive)
     else:
+        if workers is None and scheduler is None:  # this process: its replicates on every core
+            spec = replace(spec, threads=default_threads())
         corners = [c for _, c in _corners(cfg, specs)]
-        check_split_points(corners, s, spec, processes, memory_budget, runs)
+        check_split_points(corners, s, spec, max(processes, spec.threads), memory_budget, runs)
         plan = spec
     outputs = sens.DEFAULT_OUTPUTS if spec is None else sens.SPLIT_OUTPUTS
     from riskmc.execute import ExecutorError

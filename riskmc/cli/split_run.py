@@ -22,7 +22,7 @@ from riskmc.errors import ConfigError
 
 if TYPE_CHECKING:
     from riskmc.config import Config
-    from riskmc.estimators.split import SplitSetup, SplitSpec
+    from riskmc.estimators.split import SplitResult, SplitSetup, SplitSpec
 
 MAX_REPLICATES = 100_000
 
@@ -61,10 +61,12 @@ def check_split_size(
     replicates: int | None,
     max_seconds: float | None,
     at_once: str = "--threads",
+    has_max_seconds: bool = True,
 ) -> None:
     """Refuse in one line what would not fit in memory or would run for absurdly long (and,
     through the engine's probe, what breaks the layout's limits); ``threads`` replicates at
-    once, set by the option ``at_once``; ``replicates`` in all (None: bounded by time)."""
+    once, set by the option ``at_once``; ``replicates`` in all (None: bounded by time);
+    ``has_max_seconds``: whether the command can bound its time instead."""
     from riskmc import budget
     from riskmc.estimators import split as S
 
@@ -87,7 +89,7 @@ def check_split_size(
             raise CliError(
                 f"--replicates: would take at least {cpu_s / 86400:,.3g} CPU-days; the limit is "
                 f"{budget.MAX_CPU_SECONDS / 86400:g} CPU-days"
-                + (" (or bound it with --max-seconds)" if at_once == "--threads" else "")
+                + (" (or bound it with --max-seconds)" if has_max_seconds else "")
             )
 
 
@@ -130,7 +132,8 @@ def check_split_points(
             setup = check_supported(point)
         except ConfigError as e:
             raise CliError(config_error_message(e)) from None
-        check_split_size(point, seed, setup, processes, memory_budget, spec.replicates * runs, None, at_once)
+        total = spec.replicates * runs
+        check_split_size(point, seed, setup, processes, memory_budget, total, None, at_once, False)
 
 
 def run_split(
@@ -147,8 +150,10 @@ def run_split(
     as_json: bool,
     quiet: bool,
     chosen: str | None = None,
-) -> None:
-    """``chosen``: why ``auto`` chose split (None: --estimator split)."""
+) -> SplitResult | None:
+    """``chosen``: why ``auto`` chose split (None: --estimator split).  Under auto a pilot
+    whose replicates are heavy-tailed ends split before anything is written: that result is
+    returned, for the caller to sample windows instead (None: split's answer is written)."""
     from riskmc.estimators import DEFAULT_MAX_SECONDS
     from riskmc.estimators import split as S
     from riskmc.provenance import provenance
@@ -176,8 +181,10 @@ def run_split(
 
         result = S.split(
             cfg, seed, replicates=replicates, target_rel_err=target_rel_err, max_seconds=limit,
-            threads=threads, progress=tick, setup=setup,
+            threads=threads, progress=tick, setup=setup, give_up_heavy=chosen is not None,
         )  # fmt: skip
+    if result.stopped_by == "heavy-tailed":
+        return result
     elapsed = time.monotonic() - wall
     p = result.estimate
     row = result.row()
@@ -186,9 +193,9 @@ def run_split(
     written = save_table([row], base, formats, metadata=meta)
     if as_json:
         print_json(row)
-        return
+        return None
     if quiet:
-        return
+        return None
     stops = {
         "trials": "the replicates asked for",
         "target": "target reached",
@@ -221,6 +228,17 @@ def run_split(
             "split estimates p_cell_window only; the other estimates need --estimator naive, is or rare"
             + (" (auto splits only under --target-rel-err)" if chosen else ""),
         ),
-        ("elapsed", f"{elapsed:.2f} s ({result.cpu_s:.1f} CPU-s)"),
     ]
+    if result.spread > S.HEAVY_SPREAD:
+        lines.append(("note", heavy_note(result.spread) + ": the t interval is likely too narrow"))
+    lines.append(("elapsed", f"{elapsed:.2f} s ({result.cpu_s:.1f} CPU-s)"))
     print_lines(lines, written)
+    return None
+
+
+def heavy_note(spread: float) -> str:
+    """What a spread above HEAVY_SPREAD says (docs/model.md section 8, "split")."""
+    return (
+        f"the replicates spread {spread:.1f} times what splitting with an ideal score would: they are "
+        "heavy-tailed (the score misses part of the mechanism, e.g. planner bursts)"
+    )

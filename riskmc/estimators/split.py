@@ -36,7 +36,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -58,12 +58,14 @@ __all__ = [
     "DEFAULT_KILL",
     "DEFAULT_PARTICLES",
     "DEFAULT_REPLICATES",
+    "HEAVY_SPREAD",
     "PILOT_REPLICATES",
     "SplitResult",
     "SplitSpec",
     "check_supported",
     "split",
     "split_replicate",
+    "spread_ratio",
 ]
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -73,6 +75,9 @@ DEFAULT_KILL = 50
 DEFAULT_REPLICATES = 20
 #: Replicates of the pilot stage under a target relative error.
 PILOT_REPLICATES = 10
+#: Replicates that spread more than this many times what an ideal score gives
+#: (:func:`spread_ratio`) are taken as heavy-tailed: their t interval is too narrow.
+HEAVY_SPREAD = 4.0
 EVENT_SCORE = 1e9
 NO_RUN_SCORE = -1e6
 #: Grid steps between looks while no run in progress has seen a newer plan published.
@@ -640,7 +645,7 @@ class SplitSetup:
 def check_supported(config: Config) -> SplitSetup:
     """The setup of a configuration ``split`` supports; a ConfigError naming the key that
     stands in the way otherwise (decided from the configuration, not from a sample)."""
-    from riskmc.config import KEYS
+    from riskmc.config import CASCADE_MITIGATIONS, KEYS
     from riskmc.distributions import DistSpec
     from riskmc.params import sample_windows
 
@@ -648,6 +653,14 @@ def check_supported(config: Config) -> SplitSetup:
         # (the cascade's parameters do not touch the race, which is all split estimates)
         if isinstance(value, DistSpec) and KEYS[key].kind != "use" and not key.startswith("cascade."):
             raise ConfigError(key, "--estimator split needs it fixed, not sampled per region-window")
+    for name, params in config.mitigations.items():
+        if name in CASCADE_MITIGATIONS:  # (downstream of the race too)
+            continue
+        for param, value in params.items():
+            path = f"mitigations.{name}.{param}"
+            spec = KEYS.get(path)
+            if isinstance(value, DistSpec) and (spec is None or spec.kind != "use"):
+                raise ConfigError(path, "--estimator split needs it fixed, not sampled per region-window")
     if config.values["region.cells"] != 1:
         raise ConfigError("region.cells", "--estimator split needs one cell per region-window")
     if float(config.values["region.shock.prob"]) > 0:  # type: ignore[arg-type]
@@ -712,6 +725,7 @@ class SplitSpec:
     replicates: int = DEFAULT_REPLICATES
     particles: int = DEFAULT_PARTICLES
     kill: int = DEFAULT_KILL
+    threads: int = 1  # replicates at once (the results do not depend on it)
 
     def __post_init__(self) -> None:
         if self.replicates < 2 or not 1 <= self.kill < self.particles:
@@ -807,6 +821,12 @@ class SplitResult:
         return sum(r.trajectories for r in self.replicates + self.pilot)
 
     @property
+    def spread(self) -> float:
+        """:func:`spread_ratio` of the replicates reported (above :data:`HEAVY_SPREAD`:
+        heavy-tailed, the interval too narrow)."""
+        return spread_ratio([r.p for r in self.replicates], self.particles)
+
+    @property
     def short(self) -> str:
         """The estimator with its settings, as a row's ``proposal``."""
         return SplitSpec(DEFAULT_REPLICATES, self.particles, self.kill).short
@@ -832,6 +852,7 @@ class SplitResult:
                 "kill": self.kill,
                 "trajectories": self.trajectories,
                 "stopped_by": self.stopped_by,
+                "replicate_spread": self.spread,
                 "target_rel_err": math.nan if self.target_rel_err is None else self.target_rel_err,
                 "seed": self.seed,
                 "version": __version__,
@@ -870,6 +891,19 @@ def replicate_interval(values: np.ndarray, particles: int, label: str) -> Estima
     )
 
 
+def spread_ratio(values: np.ndarray | Sequence[float], particles: int) -> float:
+    """The replicates' relative standard deviation over an ideal score's, sqrt(-ln p / N)
+    (splitting with the committor as its score: the number of levels is then Poisson and
+    Var(p-hat) / p^2 ~ -ln p / N).  Near 1 where the score follows the mechanism (measured:
+    0.6 to 1.9 for the latency tail and retries, 5 to 9 for planner bursts, whose replicates
+    are heavy-tailed); NaN without two replicates or a mean in (0, 1)."""
+    x = np.asarray(values, dtype=float)
+    m = float(x.mean()) if x.size else math.nan
+    if x.size < 2 or not 0.0 < m < 1.0:
+        return math.nan
+    return float(x.std(ddof=1) / m / math.sqrt(-math.log(m) / particles))
+
+
 def t_rel_err(e: Estimate) -> float:
     """The t interval's half-width over the estimate, before its lower end was clipped at 0
     (inf without an estimate above 0)."""
@@ -890,6 +924,7 @@ def split(
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
     setup: SplitSetup | None = None,
+    give_up_heavy: bool = False,
 ) -> SplitResult:
     """p_cell_window by splitting.  Without a target: ``replicates`` (default
     :data:`DEFAULT_REPLICATES`) replicates.  With one: :data:`PILOT_REPLICATES` pilot
@@ -897,7 +932,9 @@ def split(
     pilot's when ``max_seconds`` leaves fewer than two of them).  No replicate is started
     that would be expected to end past ``max_seconds`` (but the first); ``threads`` run
     replicates at once (at most one a core), with the same results whatever their number.
-    A replicate's failure (a layout limit) is a ConfigError."""
+    A replicate's failure (a layout limit) is a ConfigError.  With ``give_up_heavy`` (auto's
+    choice) a pilot that spreads more than :data:`HEAVY_SPREAD` times an ideal score's ends
+    the run there, ``stopped_by`` "heavy-tailed": the caller samples windows instead."""
     if not 1 <= kill < particles:
         raise ConfigError("kill", f"must be in [1, particles), got {kill}")
     setup = check_supported(config) if setup is None else setup
@@ -949,6 +986,9 @@ def split(
         if len(pilot) < 2 or not np.any(values > 0):
             e = replicate_interval(values, particles, label + ", the pilot's")
             return result(e, pilot, [], "max-seconds" if len(pilot) < PILOT_REPLICATES else "pilot")
+        if give_up_heavy and spread_ratio(values, particles) > HEAVY_SPREAD:
+            e = replicate_interval(values, particles, label + ", the pilot's")
+            return result(e, pilot, [], "heavy-tailed")
         q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, len(pilot) - 1))
         ratio = float(values.std(ddof=1) / values.mean())
         needed = max(PILOT_REPLICATES, math.ceil((q * ratio / target_rel_err) ** 2))
