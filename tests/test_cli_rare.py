@@ -394,10 +394,10 @@ def test_compare_under_split_writes_p_and_the_paired_risk_ratio(tmp_path: Path) 
 
 def test_auto_samples_windows_when_splits_pilot_is_heavy_tailed(tmp_path: Path) -> None:
     base = tmp_path / "bursts"
-    args = ["run", ORDINARY, "--set", "cleanup.keep_generations=2", "--seed", 1, "--target-rel-err", 0.1]
-    result = invoke([*args, "--max-seconds", 15, "--out", base])
+    args = ["run", ORDINARY, "--set", "cleanup.keep_generations=2", "--seed", 1, "--target-rel-err", 0.5]
+    result = invoke([*args, "--out", base])  # (plain Monte Carlo meets 50% in a few seconds)
     assert result.exit_code == 0, result.output
-    assert one_row(base)["estimator"] == "naive"
+    assert one_row(base)["estimator"] == "naive" and one_row(base)["stopped_by"] == "target"
     assert (
         "auto: split's 10-replicate pilot" in result.stdout and "plain Monte Carlo instead" in result.stdout
     )

@@ -935,7 +935,8 @@ def split(
     replicates at once (at most one a core), with the same results whatever their number.
     A replicate's failure (a layout limit) is a ConfigError.  With ``give_up_heavy`` (auto's
     choice) a pilot that spreads more than :data:`HEAVY_SPREAD` times an ideal score's ends
-    the run there, ``stopped_by`` "heavy-tailed": the caller samples windows instead."""
+    the run there, ``stopped_by`` "heavy-tailed": the caller samples windows instead (a
+    pilot cut short by ``max_seconds`` is reported as it is, with its spread)."""
     if not 1 <= kill < particles:
         raise ConfigError("kill", f"must be in [1, particles), got {kill}")
     setup = check_supported(config) if setup is None else setup
@@ -987,7 +988,8 @@ def split(
         if len(pilot) < 2 or not np.any(values > 0):
             e = replicate_interval(values, particles, label + ", the pilot's")
             return result(e, pilot, [], "max-seconds" if len(pilot) < PILOT_REPLICATES else "pilot")
-        if give_up_heavy and spread_ratio(values, particles) > HEAVY_SPREAD:
+        heavy = spread_ratio(values, particles) > HEAVY_SPREAD
+        if give_up_heavy and heavy and len(pilot) == PILOT_REPLICATES:  # (as HEAVY_SPREAD was set)
             e = replicate_interval(values, particles, label + ", the pilot's")
             return result(e, pilot, [], "heavy-tailed")
         q = float(scipy.stats.t.ppf(0.5 + est.CONFIDENCE / 2, len(pilot) - 1))
