@@ -50,7 +50,7 @@ from riskmc.estimators import Plan
 from riskmc.estimators.blocks import samples_in_order, spreads
 from riskmc.estimators.quantities import CellStats, p_cell_window
 from riskmc.estimators.sample import WindowSample
-from riskmc.estimators.split import SplitSpec, check_supported, split
+from riskmc.estimators.split import SplitSpec, check_supported
 
 if TYPE_CHECKING:
     from riskmc.execute import Executor
@@ -177,14 +177,7 @@ def _points(
         for cfg in configs:
             check_supported(cfg)
         for cfg in configs:
-            r = split(
-                cfg,
-                seed,
-                replicates=plan.replicates,
-                particles=plan.particles,
-                kill=plan.kill,
-                threads=threads,
-            )
+            r = plan.run(cfg, seed, threads)
             hits = float(sum(rep.events for rep in r.replicates))
             hours = cfg.values["window.hours"]  # a fixed value: split samples no parameter
             assert isinstance(hours, (int, float))

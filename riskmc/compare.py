@@ -709,7 +709,7 @@ def compare_split(
     samples of windows.  ``progress(1)`` after each scenario."""
     from dataclasses import replace
 
-    from riskmc.estimators.split import check_supported, split
+    from riskmc.estimators.split import check_supported
 
     scenario_list = list(built) if built is not None else scenarios(config, names)
     seed = config.seed if seed is None else seed
@@ -722,14 +722,7 @@ def compare_split(
         if base is not None and _same_events(first, cfg):  # a fix downstream: the baseline's race
             result = replace(base, config=cfg)
         else:
-            result = split(
-                cfg,
-                seed,
-                replicates=spec.replicates,
-                particles=spec.particles,
-                kill=spec.kill,
-                threads=threads,
-            )
+            result = spec.run(cfg, seed, threads)
         if base is None:
             base = result
             events = sum(r.events for r in result.replicates)

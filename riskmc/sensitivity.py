@@ -39,7 +39,7 @@ import scipy.stats
 from riskmc import estimators
 from riskmc.config import KEYS, Config
 from riskmc.estimators import Plan, naive_plan
-from riskmc.estimators.split import SplitSpec, check_supported, split
+from riskmc.estimators.split import SplitSpec, check_supported
 from riskmc.execute import Executor
 
 __all__ = [
@@ -339,9 +339,7 @@ def _evaluate_point(task: _PointTask) -> list[float]:
 
     cfg = parse_config(task.raw, task.source, task.overrides)
     if isinstance(task.plan, SplitSpec):
-        spec = task.plan
-        reps, n, k = spec.replicates, spec.particles, spec.kill
-        row = split(cfg, task.seed, replicates=reps, particles=n, kill=k, threads=spec.threads).row()
+        row = task.plan.run(cfg, task.seed).row()
     else:
         row = estimators.run(cfg, task.plan, trials=task.trials, seed=task.seed, n_resamples=_RESAMPLES).row()
     return [log10_p_of(row) if name == "log10_p_cell_window" else float(row[name]) for name in task.outputs]  # type: ignore[arg-type]

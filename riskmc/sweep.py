@@ -38,7 +38,7 @@ from riskmc import estimators
 from riskmc.budget import MAX_POINTS
 from riskmc.config import KEYS, Config, parse_config, parse_value
 from riskmc.estimators import Plan, naive_plan
-from riskmc.estimators.split import SplitSpec, check_supported, split
+from riskmc.estimators.split import SplitSpec, check_supported
 from riskmc.execute import Executor, LocalExecutor
 
 __all__ = [
@@ -296,9 +296,7 @@ def _run_task(task: _Task) -> dict[str, object]:
     """Run one point (top level, so that a spawned process or a Dask worker can unpickle it)."""
     config = parse_config(task.raw, task.source)
     if isinstance(task.plan, SplitSpec):
-        spec = task.plan
-        reps, n, k = spec.replicates, spec.particles, spec.kill
-        body = split(config, task.seed, replicates=reps, particles=n, kill=k, threads=spec.threads).row()
+        body = task.plan.run(config, task.seed).row()
     else:
         body = estimators.run(config, task.plan, trials=task.trials, seed=task.seed).row()
     row: dict[str, object] = {task.index_column: task.index}

@@ -97,6 +97,17 @@ def compare(
     n = cfg.trials if trials is None else trials
     s = cfg.seed if seed is None else seed
     n_threads = default_threads() if threads is None else threads
+
+    def write(rows: list[dict[str, object]], estimator_short: str) -> list[Path]:
+        """The table with its provenance (and the rows as JSON with --json)."""
+        from riskmc.provenance import provenance
+
+        meta = provenance(cfg, seed=s, estimator=estimator_short, command=command_line())
+        written = save_table(rows, base, fmt.formats, metadata=meta)
+        if as_json:
+            print_json(rows)
+        return written
+
     if spec is not None:
         if workers is not None or scheduler is not None:
             raise CliError("--workers/--scheduler: not with --estimator split (its replicates use --threads)")
@@ -107,15 +118,11 @@ def compare(
             rows = cmp.compare_split(
                 cfg, names, spec=spec, seed=s, threads=n_threads, progress=progress, built=scenario_list
             )
-        elapsed = time.perf_counter() - start
-        from riskmc.provenance import provenance
-
-        meta = provenance(cfg, seed=s, estimator=spec.short, command=command_line())
-        written = save_table(rows, base, fmt.formats, metadata=meta)
-        if as_json:
-            print_json(rows)
-        elif not quiet:
-            print_split_compare_summary(cfg.name, rows, spec.replicates, s, elapsed, written)
+        written = write(rows, spec.short)
+        if not (as_json or quiet):
+            print_split_compare_summary(
+                cfg.name, rows, spec.replicates, s, time.perf_counter() - start, written
+            )
         return
     executor = executor_for(workers, scheduler, 1)
     # every scenario's sample is kept until the pairs are estimated
@@ -149,15 +156,9 @@ def compare(
             )
     except ExecutorError as e:
         raise CliError(f"--scheduler {scheduler!r}: {e}") from None
-    elapsed = time.perf_counter() - start
-    from riskmc.provenance import provenance
-
-    meta = provenance(cfg, seed=s, estimator=plan.short, command=command_line())
-    written = save_table(rows, base, fmt.formats, metadata=meta)
-    if as_json:
-        print_json(rows)
-    elif not quiet:
-        print_compare_summary(cfg.name, rows, n, s, elapsed, written)
+    written = write(rows, plan.short)
+    if not (as_json or quiet):
+        print_compare_summary(cfg.name, rows, n, s, time.perf_counter() - start, written)
 
 
 def print_compare_summary(

@@ -735,6 +735,18 @@ class SplitSpec:
     def short(self) -> str:
         return f"split(N={self.particles}, k={self.kill})"
 
+    def run(self, config: Config, seed: int, threads: int | None = None) -> SplitResult:
+        """:func:`split` of ``config`` with these replicates and settings (on ``threads``,
+        default this spec's: the results do not depend on them)."""
+        return split(
+            config,
+            seed,
+            replicates=self.replicates,
+            particles=self.particles,
+            kill=self.kill,
+            threads=self.threads if threads is None else threads,
+        )
+
 
 class Interrupted(Exception):
     """A replicate ended early because the run was interrupted."""
