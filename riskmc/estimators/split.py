@@ -908,8 +908,8 @@ def spread_ratio(values: np.ndarray | Sequence[float], particles: int) -> float:
     (splitting with the committor as its score: the number of levels is then Poisson and
     Var(p-hat) / p^2 ~ -ln p / N).  Near 1 where the score follows the mechanism; over 40
     pilots of 10 replicates each, retries at p ~ 7e-5 gave 1.2 to 2.6 (5th to 95th
-    percentile), the latency tail at 1.2e-5 1.0 to 2.3, planner bursts (G = 2), whose replicates are heavy-tailed, 3.2 to 9.3;
-    NaN without two replicates or a mean in (0, 1)."""
+    percentile), the latency tail at 1.2e-5 1.0 to 2.3, planner bursts (G = 2), whose
+    replicates are heavy-tailed, 3.2 to 9.3; NaN without two replicates or a mean in (0, 1)."""
     x = np.asarray(values, dtype=float)
     m = float(x.mean()) if x.size else math.nan
     if x.size < 2 or not 0.0 < m < 1.0:
