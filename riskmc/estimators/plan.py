@@ -352,9 +352,7 @@ def resolve(
     if requested == "naive":
         return naive_plan()
     pilot = run_pilot(config, seed, threads=threads, slow=requested == "rare")
-    rare_shock = 0.0 < pilot.shock_prob < SHOCK_TILT
-    shock_q = SHOCK_TILT if rare_shock else math.nan
-    plan = Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
+    plan = _is_plan(pilot, defensive)
     if requested == "rare":
         plan = replace(plan, estimator="rare", slow=pilot.slow)
         for step, level in enumerate(cross_entropy_levels(config)):
@@ -396,9 +394,14 @@ def choose(
     if not 0.0 < defensive < 1.0:
         raise ValueError(f"the defensive share must be in (0, 1), got {defensive}")
     pilot = run_pilot(config, seed, threads=threads)
+    return _auto(config, pilot, _is_plan(pilot, defensive), split_allowed=split_allowed)
+
+
+def _is_plan(pilot: Pilot, defensive: float) -> Plan:
+    """``is``'s plan from a naive pilot: degraded runs at 1 / S-bar, and the shock at
+    :data:`SHOCK_TILT` where it is rarer than that."""
     shock_q = SHOCK_TILT if 0.0 < pilot.shock_prob < SHOCK_TILT else math.nan
-    plan = Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
-    return _auto(config, pilot, plan, split_allowed=split_allowed)
+    return Plan("is", pilot.q, defensive, pilot.runs_per_window, shock_q)
 
 
 def _auto(config: Config, pilot: Pilot, plan: Plan, *, split_allowed: bool) -> Choice:
