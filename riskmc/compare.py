@@ -625,6 +625,8 @@ def compare(
     scenario's blocks run (:func:`riskmc.estimators.run`; the rows do not depend on it)."""
     from riskmc import estimators
 
+    if plan is None and estimator == "split":  # (resolve's message is the CLI's: explain, report)
+        raise ValueError("compare: split has no sample plan; compare_split(config, spec) runs it")
     scenario_list = list(built) if built is not None else scenarios(config, names)
     seed = config.seed if seed is None else seed
     if plan is None:

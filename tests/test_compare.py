@@ -792,3 +792,10 @@ def test_compare_split_agrees_with_the_paired_plain_comparison() -> None:
     zero = rows[2]
     assert zero["p_cell_window"] == 0.0 and zero["risk_ratio"] == 0.0
     assert 0.0 < float(zero["risk_ratio_hi"]) < 0.05  # its zero-hit bound over the baseline's low end
+
+
+def test_compare_under_split_points_to_compare_split() -> None:
+    """compare() runs sample plans; asked for split it names compare_split, not the CLI's
+    explain/report message."""
+    with pytest.raises(ValueError, match="compare_split"):
+        compare(stress_config(), ["recheck"], estimator="split")
