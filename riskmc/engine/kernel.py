@@ -27,7 +27,8 @@ in this order:
    (``riskmc.reference``): occurrences ordered by (time, phase, enactor), phase 0 a write
    completion, 1 a clean-up, 2 a decision (a wake or a write's begin).  Its whole state is a
    handful of small arrays (:class:`riskmc.engine.CellState` names them), so a cell can be
-   stopped at a time, copied, and resumed.
+   stopped at a time, copied, and resumed (:func:`advance_cell_with`, its scratch given, for
+   a caller that does so at many times).
 5. **Windows**: :func:`simulate_windows` runs every cell of a slice of a batch of
    region-windows and sums what the estimators need per window; :func:`init_cell`,
    :func:`advance_cell` and :func:`cell_outcome` give one cell's outcome and its affected
@@ -1054,6 +1055,26 @@ def advance_cell(
     """Run one cell-window from its state until its event, the end of its window, or the
     first occurrence later than ``t_stop`` (then the state can be copied and resumed).
     Returns the publication-time buffer (a larger copy when it had to grow)."""
+    w1, w2, z = scratch(ip[I_E])
+    return advance_cell_with(
+        k0, k1, trial, cell, fp, ip, emp_planner, emp_latency, sf, si, ef, ei, pf, A, dur, spared, pub,
+        t_stop, w1, w2, z,
+    )  # fmt: skip
+
+
+@njit(**_JIT)
+def scratch(E):
+    """The scratch arrays of :func:`run_durations` for E writes (:func:`padded` (E) each)."""
+    return np.empty(padded(E), np.uint64), np.empty(padded(E), np.uint64), np.empty(padded(E))
+
+
+@njit(**_JIT)
+def advance_cell_with(
+    k0, k1, trial, cell, fp, ip, emp_planner, emp_latency, sf, si, ef, ei, pf, A, dur, spared, pub, t_stop,
+    w1, w2, z,
+):  # fmt: skip
+    """:func:`advance_cell` with the scratch of :func:`scratch` given: a caller that stops
+    and resumes a cell at many times (``split``'s looks) allocates it once."""
     if si[SI_EVENT] != 0 or si[SI_ERROR] != 0:  # finished: nothing more may happen to it
         return pub
     T = fp[F_T]
@@ -1094,9 +1115,6 @@ def advance_cell(
     min_age_on = min_age >= 0.0
     begin_checks = deadline_on or recheck or lease_on  # (a write's begin needs none without them)
     limit_t = min(T, t_stop)
-    w1 = np.empty(padded(E), np.uint64)  # scratch of run_durations
-    w2 = np.empty(padded(E), np.uint64)
-    z = np.empty(padded(E))
 
     newest = si[SI_NEWEST]
     newest_pub = sf[SF_NEWEST_PUB]

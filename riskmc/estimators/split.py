@@ -191,7 +191,7 @@ def score(t, si, ef, ei, dur, fp, ip, mean_interval, mean_d):  # type: ignore[no
 # -- trajectories on the grid -------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)  # (a call with its many arrays costs more than its body)
 def _publish_to(k0, k1, fp, ip, emp, sf, si, pub, t):  # type: ignore[no-untyped-def]
     """Publish every generation due by t, as a wake at t would (the same addresses)."""
     newest, newest_pub, next_pub = si[K.SI_NEWEST], sf[K.SF_NEWEST_PUB], sf[K.SF_NEXT_PUB]
@@ -239,13 +239,15 @@ def _next_time(t, step, T, si, ef, ei, dur, ip):  # type: ignore[no-untyped-def]
     return min(j * step, T)
 
 
-@njit(**_JIT)
-def _advance(k0, k1, t, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub):  # type: ignore[no-untyped-def]
+@njit(inline="always", **_JIT)  # (a call with its many arrays costs more than its body)
+def _advance(k0, k1, t, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, w):  # type: ignore[no-untyped-def]
     """Advance to look time t.  The engine closes the window as soon as its next occurrence
     is past T, which reads draws not yet revealed (a write's completion): split keeps the
     window open to T, so that its looks and a clone's redraws never depend on them (only
     the engine's closing bookkeeping, which split does not read, is repeated)."""
-    K.advance_cell(k0, k1, 0, 0, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, t)
+    K.advance_cell_with(
+        k0, k1, 0, 0, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, t, w[0], w[1], w[2]
+    )
     if si[K.SI_EVENT] == K.WINDOW_OVER and t < fp[K.F_T]:
         si[K.SI_EVENT] = 0
     if si[K.SI_EVENT] == 0:
@@ -261,31 +263,21 @@ def run_to_end(
     score where it was taken, which its redraws may have moved by a rounding)."""
     T = fp[K.F_T]
     out = np.empty(idx.size)
+    w = K.scratch(ip[K.I_E])  # (once: a look is cheap, an allocation at each is not)
     for n in range(idx.size):
         i = idx[n]
         t = t0[i]
-        best = max(score(t, si[i], ef[i], ei[i], dur[i], fp, ip, mi, md), floor[i])
-        while si[i, K.SI_EVENT] == 0 and si[i, K.SI_ERROR] == 0 and t < T:
-            t = _next_time(t, step, T, si[i], ef[i], ei[i], dur[i], ip)
+        # one trajectory's arrays, taken once (a view at every look costs its reference counts)
+        sf_i, si_i, ef_i, ei_i, dur_i = sf[i], si[i], ef[i], ei[i], dur[i]
+        pf_i, A_i, spared_i, pub_i = pf[i], A[i], spared[i], pub[i]
+        k0, k1 = keys[i, 0], keys[i, 1]
+        best = max(score(t, si_i, ef_i, ei_i, dur_i, fp, ip, mi, md), floor[i])
+        while si_i[K.SI_EVENT] == 0 and si_i[K.SI_ERROR] == 0 and t < T:
+            t = _next_time(t, step, T, si_i, ef_i, ei_i, dur_i, ip)
             _advance(
-                keys[i, 0],
-                keys[i, 1],
-                t,
-                fp,
-                ip,
-                emp_p,
-                emp_l,
-                sf[i],
-                si[i],
-                ef[i],
-                ei[i],
-                pf[i],
-                A[i],
-                dur[i],
-                spared[i],
-                pub[i],
+                k0, k1, t, fp, ip, emp_p, emp_l, sf_i, si_i, ef_i, ei_i, pf_i, A_i, dur_i, spared_i, pub_i, w
             )
-            best = max(best, score(t, si[i], ef[i], ei[i], dur[i], fp, ip, mi, md))
+            best = max(best, score(t, si_i, ef_i, ei_i, dur_i, fp, ip, mi, md))
         if si[i, K.SI_ERROR] != 0:
             raise ValueError("the engine failed on a split trajectory (an attempt or generation limit)")
         if best != best:
@@ -302,12 +294,13 @@ def _first_above(
     exceeds z; that time and that score.  At the origin the score is at least ``floor``, as
     :func:`run_to_end` counted it."""
     T = fp[K.F_T]
+    w = K.scratch(ip[K.I_E])
     now = max(score(t, si, ef, ei, dur, fp, ip, mi, md), floor)
     while now <= z:
         if si[K.SI_EVENT] != 0 or t >= T:
             raise ValueError("a split parent's replay never exceeded its level")
         t = _next_time(t, step, T, si, ef, ei, dur, ip)
-        _advance(k0, k1, t, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub)
+        _advance(k0, k1, t, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, w)
         now = score(t, si, ef, ei, dur, fp, ip, mi, md)
     return t, now
 
