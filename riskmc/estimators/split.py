@@ -244,12 +244,18 @@ def _advance(k0, k1, t, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared
     """Advance to look time t.  The engine closes the window as soon as its next occurrence
     is past T, which reads draws not yet revealed (a write's completion): split keeps the
     window open to T, so that its looks and a clone's redraws never depend on them (only
-    the engine's closing bookkeeping, which split does not read, is repeated)."""
-    K.advance_cell_with(
-        k0, k1, 0, 0, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, t, w[0], w[1], w[2]
-    )
-    if si[K.SI_EVENT] == K.WINDOW_OVER and t < fp[K.F_T]:
-        si[K.SI_EVENT] = 0
+    the engine's closing bookkeeping, which split does not read, is repeated).  Where no
+    occurrence is due by t before the window's end the engine would change nothing but
+    that bookkeeping (at T each time, so done once at T as well), and is not called."""
+    due = t >= fp[K.F_T]
+    for k in range(ip[K.I_K]):
+        due = due or ef[k, K.EF_T] <= t
+    if due:
+        K.advance_cell_with(
+            k0, k1, 0, 0, fp, ip, emp_p, emp_l, sf, si, ef, ei, pf, A, dur, spared, pub, t, w[0], w[1], w[2]
+        )
+        if si[K.SI_EVENT] == K.WINDOW_OVER and t < fp[K.F_T]:
+            si[K.SI_EVENT] = 0
     if si[K.SI_EVENT] == 0:
         _publish_to(k0, k1, fp, ip, emp_p, sf, si, pub, t)
 
